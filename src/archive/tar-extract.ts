@@ -1,0 +1,162 @@
+import { createWriteStream } from 'node:fs';
+import { chown, lchown, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract as tarExtract, type Header } from 'tar-stream';
+import { ArchiveError, errorMessage } from '../errors.js';
+import { DATA_DIR_PAX_KEY } from './tar-pack.js';
+
+export interface ExtractOptions {
+  /** One fresh directory per data directory; entries are routed by their PAX index. */
+  targets: string[];
+  /** Owner given to every directory and file created (the old data directory's). */
+  owner?: { uid: number; gid: number };
+  /** Stages between the source and the TAR parser: hashing, decompression, progress. */
+  transforms?: NodeJS.ReadWriteStream[];
+}
+
+export interface ExtractResult {
+  files: number;
+  bytes: number;
+}
+
+/** What our archives hold: `<keyspace>/<table-dir>/<file>`. */
+const EXPECTED_DEPTH = 3;
+
+/**
+ * Why an entry must not be written, or undefined when it is safe: only plain
+ * files and directories, with relative names that stay below the target.
+ */
+export function unsafeEntryReason(header: Pick<Header, 'name' | 'type'>): string | undefined {
+  const name = header.name;
+  if (header.type !== 'file' && header.type !== 'directory') {
+    return `it is a ${header.type ?? 'entry of unknown type'}, and only plain files and directories are restored`;
+  }
+  if (name === '' || name.includes('\0')) return 'its name is empty or holds a NUL byte';
+  if (name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.includes('\\')) return 'its name is an absolute path';
+  const parts = name.replace(/\/+$/, '').split('/');
+  if (parts.some((p) => p === '..')) return "its name climbs out of the data directory with '..'";
+  if (parts.some((p) => p === '' || p === '.')) return 'its name has an empty or "." component';
+  if (header.type === 'file' && parts.length !== EXPECTED_DEPTH) {
+    return `it is not laid out as <keyspace>/<table-dir>/<file>`;
+  }
+  if (header.type === 'directory' && parts.length > EXPECTED_DEPTH - 1) return 'it is a directory below a table directory';
+  return undefined;
+}
+
+/**
+ * Extracts a TAR stream into fresh directories, refusing any entry that could
+ * write outside them (links, devices, absolute names, `..`). Files are created
+ * exclusively (a duplicate entry is an error, and nothing is followed), owned
+ * as asked, and fsynced. The caller removes the targets if this rejects.
+ */
+export async function extractArchive(source: Readable, options: ExtractOptions): Promise<ExtractResult> {
+  const extract = tarExtract();
+  // The parser can fail (truncated input) while an entry is being written, or
+  // before its stream is piped anywhere: every wait below races this.
+  const extractFailed = new Promise<never>((_, reject) => extract.once('error', reject));
+  extractFailed.catch(() => undefined);
+  const result: ExtractResult = { files: 0, bytes: 0 };
+  const madeDirectories = new Set<string>();
+
+  const ensureDirectory = async (dir: string, root: string): Promise<void> => {
+    if (madeDirectories.has(dir)) return;
+    // Each component below the root is created by us, so none can be a link.
+    const relative = path.relative(root, dir);
+    let current = root;
+    for (const part of relative === '' ? [] : relative.split(path.sep)) {
+      current = path.join(current, part);
+      if (madeDirectories.has(current)) continue;
+      await mkdir(current, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      if (options.owner) await chown(current, options.owner.uid, options.owner.gid);
+      madeDirectories.add(current);
+    }
+  };
+
+  const consume = async (): Promise<void> => {
+    for await (const entry of extract) {
+      const header = entry.header;
+      const reason = unsafeEntryReason(header);
+      if (reason) throw new ArchiveError(`refusing TAR entry '${header.name}': ${reason}`);
+      const root = targetFor(header, options.targets);
+      const destination = path.join(root, header.name);
+      if (!isInside(root, destination)) throw new ArchiveError(`refusing TAR entry '${header.name}': it resolves outside the data directory`);
+
+      if (header.type === 'directory') {
+        await ensureDirectory(destination, root);
+        entry.resume();
+        continue;
+      }
+      await ensureDirectory(path.dirname(destination), root);
+      await writeFile(entry as unknown as Readable, destination, header, options.owner, extractFailed).catch((err: unknown) => {
+        if (err instanceof ArchiveError) throw err;
+        // File system errors carry a code; anything else came from the parser.
+        if (!(err as NodeJS.ErrnoException).code) throw asArchiveError(err);
+        throw new ArchiveError(`cannot extract ${header.name}: ${describeFsError(err)}`, { cause: err });
+      });
+      result.files += 1;
+      result.bytes += header.size ?? 0;
+    }
+  };
+
+  const feeding = pipeline([source, ...(options.transforms ?? []), extract as unknown as NodeJS.WritableStream]);
+  const consuming = consume().catch((err: unknown) => {
+    // Stop the feed too: nothing more is read from the source.
+    source.destroy();
+    extract.destroy(err as Error);
+    throw err;
+  });
+  const [fed, consumed] = await Promise.allSettled([feeding, consuming]);
+  if (consumed.status === 'rejected') throw asArchiveError(consumed.reason);
+  if (fed.status === 'rejected') throw asArchiveError(fed.reason);
+  return result;
+}
+
+async function writeFile(entry: Readable, destination: string, header: Header, owner: ExtractOptions['owner'], extractFailed: Promise<never>): Promise<void> {
+  // 'wx' is O_CREAT|O_EXCL: it never opens an existing file nor follows a
+  // link; `flush` fsyncs the file before it is closed.
+  const sink = createWriteStream(destination, { flags: 'wx', mode: (header.mode ?? 0o644) & 0o666, flush: true });
+  try {
+    await Promise.race([pipeline(entry, sink), extractFailed]);
+  } catch (err) {
+    sink.destroy();
+    throw err;
+  }
+  if (owner) await lchown(destination, owner.uid, owner.gid);
+}
+
+function targetFor(header: Header, targets: string[]): string {
+  const pax = (header.pax ?? {}) as Record<string, string>;
+  const raw = pax[DATA_DIR_PAX_KEY];
+  const index = raw === undefined ? 0 : Number(raw);
+  if (!Number.isInteger(index) || index < 0) {
+    throw new ArchiveError(`refusing TAR entry '${header.name}': bad data directory index '${raw}'`);
+  }
+  // A node with fewer data directories than the source gets the extra ones
+  // folded in: Cassandra finds a table's SSTables in any of its directories.
+  return targets[index % targets.length]!;
+}
+
+function isInside(root: string, candidate: string): boolean {
+  const relative = path.relative(root, candidate);
+  return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative);
+}
+
+function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return 'no space left on device (free space or choose a larger volume, then retry)';
+  if (code === 'EEXIST') return 'the archive holds this file twice';
+  return errorMessage(err);
+}
+
+function asArchiveError(err: unknown): Error {
+  if (err instanceof ArchiveError) return err;
+  const message = errorMessage(err);
+  if (/unexpected end|Unexpected end of data|incorrect header check|invalid|Invalid tar header/i.test(message)) {
+    return new ArchiveError(`the stored backup is truncated or corrupt (${message}); restore from another backup`, { cause: err });
+  }
+  return new ArchiveError(`cannot read the stored backup: ${message}`, { cause: err });
+}

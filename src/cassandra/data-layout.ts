@@ -1,0 +1,82 @@
+import { readdir, stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
+import type { PackEntry } from '../archive/tar-pack.js';
+
+/** `<table>-<32 lowercase hex table id>`, as Cassandra names table directories. */
+const TABLE_DIR = /^(.+)-([0-9a-f]{32})$/;
+
+export interface SnapshotFile extends PackEntry {
+  size: number;
+  keyspace: string;
+  tableDirectory: string;
+  fileName: string;
+}
+
+export interface SnapshotContents {
+  files: SnapshotFile[];
+  totalBytes: number;
+}
+
+async function directoryNames(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/**
+ * Every regular file of every `<data_dir>/<keyspace>/<table-dir>/snapshots/<tag>/`
+ * in every data directory: all SSTable components, manifest.json and
+ * schema.cql, whatever their names (Cassandra 5 adds other formats).
+ */
+export async function findSnapshotFiles(dataDirectories: string[], tag: string): Promise<SnapshotContents> {
+  const files: SnapshotFile[] = [];
+  for (const [dataDirIndex, dataDir] of dataDirectories.entries()) {
+    for (const keyspace of await directoryNames(dataDir)) {
+      for (const tableDirectory of await directoryNames(path.join(dataDir, keyspace))) {
+        if (!TABLE_DIR.test(tableDirectory)) continue;
+        const snapshotDir = path.join(dataDir, keyspace, tableDirectory, 'snapshots', tag);
+        let entries;
+        try {
+          entries = await readdir(snapshotDir, { withFileTypes: true });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw err;
+        }
+        for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+          if (!entry.isFile()) continue;
+          const sourcePath = path.join(snapshotDir, entry.name);
+          const { size } = await stat(sourcePath);
+          files.push({
+            sourcePath,
+            entryName: `${keyspace}/${tableDirectory}/${entry.name}`,
+            dataDirIndex,
+            size,
+            keyspace,
+            tableDirectory,
+            fileName: entry.name,
+          });
+        }
+      }
+    }
+  }
+  return { files, totalBytes: files.reduce((sum, f) => sum + f.size, 0) };
+}
+
+/** Bytes available to an unprivileged writer on the filesystem holding `dir` (or its nearest existing parent). */
+export async function freeBytes(dir: string): Promise<number> {
+  let current = path.resolve(dir);
+  for (;;) {
+    try {
+      const fs = await statfs(current);
+      return fs.bavail * fs.bsize;
+    } catch (err) {
+      const parent = path.dirname(current);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === current) throw err;
+      current = parent;
+    }
+  }
+}

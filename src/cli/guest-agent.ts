@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { findStrategy } from '../../strategies/registry.js';
+import { describeBackupIdRule, isValidBackupId, newBackupId } from '../catalog/backup-id.js';
+import { AgentError, UsageError, errorMessage } from '../errors.js';
+import { formatBytes } from '../util/format-bytes.js';
+import { setUpJob } from './job-setup.js';
+import { createTerminalProgress } from './progress-bar.js';
+
+const MAIN_HELP = `Usage: guest-agent <command> [options]
+
+The Cassandra guest agent. Direct mode: no broker needed (cron, operators, tests).
+
+Commands:
+  backup     take a backup of this node into the configured storage
+  restore    restore a backup from the catalog into this node
+
+Run 'guest-agent <command> --help' for a command's options.
+Exit status: 0 success, 1 the operation failed, 2 bad usage or configuration.
+`;
+
+const BACKUP_HELP = `Usage: guest-agent backup --config FILE [--keyspaces a,b | --tables ks.t1,ks.t2] [--backup-id ID] [--name NAME] [--json]
+
+Takes a snapshot with nodetool, streams its files as one compressed TAR to the
+configured storage, records the backup in the catalog and clears the snapshot.
+
+Options:
+  --config FILE       agent configuration (YAML); also GUEST_AGENT_CONFIG
+  --keyspaces a,b     back up only these keyspaces (default: all, system ones included)
+  --tables ks.t,...   back up only these tables (not with --keyspaces)
+  --backup-id ID      the backup id and snapshot tag (default: a new UUID);
+                      ${describeBackupIdRule()}
+  --name NAME         a name for people (default: the id)
+  --json              print one JSON summary on stdout, no progress
+  -h, --help          show this help
+`;
+
+const RESTORE_HELP = `Usage: guest-agent restore --config FILE --backup-id ID [--json]
+
+Restores a backup into this node: checks the catalog record, the stored object
+and free space; extracts into fresh directories beside the data directories,
+verifying the SHA-256 as it streams; stops Cassandra, swaps the directories in
+(emptying commitlog, saved caches and hints), starts Cassandra and checks it.
+If the new data does not come up, the old directories are put back.
+
+Options:
+  --config FILE       agent configuration (YAML); also GUEST_AGENT_CONFIG
+  --backup-id ID      the backup to restore (required)
+  --json              print one JSON summary on stdout, no progress
+  -h, --help          show this help
+`;
+
+const COMMON_OPTIONS = {
+  config: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+interface Output {
+  json: boolean;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(MAIN_HELP);
+    return command === undefined ? 2 : 0;
+  }
+  const output: Output = { json: rest.includes('--json') };
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`guest-agent: ${signal} received, stopping and cleaning up\n`);
+    abort.abort(new AgentError(`interrupted by ${signal}`));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    switch (command) {
+      case 'backup':
+        return await backupCommand(rest, output, abort.signal);
+      case 'restore':
+        return await restoreCommand(rest, output, abort.signal);
+      default:
+        throw new UsageError(`unknown command '${command}'; run 'guest-agent --help'`);
+    }
+  } catch (err) {
+    return report(command, err, output);
+  }
+}
+
+type OptionValues = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], options: ParseArgsConfig['options'], help: string): { values: OptionValues; help?: string } {
+  try {
+    const parsed = parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals: false });
+    const values = parsed.values as OptionValues;
+    return { values, ...(values.help === true ? { help } : {}) };
+  } catch (err) {
+    throw new UsageError(`${errorMessage(err)}\n\n${help}`);
+  }
+}
+
+async function backupCommand(args: string[], output: Output, signal: AbortSignal): Promise<number> {
+  const { values, help } = parse(args, {
+    keyspaces: { type: 'string' },
+    tables: { type: 'string' },
+    'backup-id': { type: 'string' },
+    name: { type: 'string' },
+  }, BACKUP_HELP);
+  if (help) return printHelp(help);
+  const keyspaces = splitList(values.keyspaces as string | undefined);
+  const tables = splitList(values.tables as string | undefined);
+  if (keyspaces.length > 0 && tables.length > 0) throw new UsageError('--keyspaces and --tables cannot be used together');
+  const badTable = tables.find((t) => !/^[^.\s]+\.[^.\s]+$/.test(t));
+  if (badTable) throw new UsageError(`--tables: '${badTable}' is not of the form keyspace.table`);
+  const id = (values['backup-id'] as string | undefined) ?? newBackupId();
+  if (!isValidBackupId(id)) throw new UsageError(`--backup-id '${id}': use ${describeBackupIdRule()}`);
+
+  const started = Date.now();
+  const ctx = await setUpJob(configFile(values.config as string | undefined), createTerminalProgress(process.stderr, { quiet: output.json }), signal);
+  const strategy = await findStrategy('backup', ctx.config.backup_strategy, ctx.config.backup_namespace);
+  const record = await strategy.backup(ctx, { id, name: (values.name as string | undefined) ?? id, keyspaces, tables });
+  const seconds = (Date.now() - started) / 1000;
+  if (output.json) {
+    printJson({ ok: true, command: 'backup', duration_seconds: seconds, backup: record });
+  } else {
+    process.stdout.write(
+      `backup ${record.id} COMPLETED: ${record.file_count} files, ${formatBytes(record.raw_bytes)} raw, ` +
+        `${formatBytes(record.stored_bytes)} stored (${record.compression}) in ${seconds.toFixed(1)} s\n` +
+        `  sha256   ${record.sha256}\n  location ${record.location}\n`,
+    );
+  }
+  return 0;
+}
+
+async function restoreCommand(args: string[], output: Output, signal: AbortSignal): Promise<number> {
+  const { values, help } = parse(args, { 'backup-id': { type: 'string' } }, RESTORE_HELP);
+  if (help) return printHelp(help);
+  const id = values['backup-id'] as string | undefined;
+  if (!id) throw new UsageError(`--backup-id is required\n\n${RESTORE_HELP}`);
+  if (!isValidBackupId(id)) throw new UsageError(`--backup-id '${id}': use ${describeBackupIdRule()}`);
+
+  const started = Date.now();
+  const ctx = await setUpJob(configFile(values.config as string | undefined), createTerminalProgress(process.stderr, { quiet: output.json }), signal);
+  const record = await ctx.catalog.get(id);
+  const strategy = await findStrategy('restore', record?.strategy ?? ctx.config.backup_strategy, ctx.config.restore_namespace);
+  const result = await strategy.restore(ctx, id);
+  const seconds = (Date.now() - started) / 1000;
+  if (output.json) {
+    printJson({ ok: true, command: 'restore', duration_seconds: seconds, restore: result });
+  } else {
+    process.stdout.write(`restore of ${result.backupId} COMPLETED: ${result.files} files, ${formatBytes(result.rawBytes)} in ${seconds.toFixed(1)} s; Cassandra is up\n`);
+  }
+  return 0;
+}
+
+function configFile(option: string | undefined): string | undefined {
+  return option ?? process.env.GUEST_AGENT_CONFIG;
+}
+
+function splitList(value: string | undefined): string[] {
+  return value === undefined ? [] : value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function printHelp(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function report(command: string, err: unknown, output: Output): number {
+  const exitCode = err instanceof AgentError ? err.exitCode : 1;
+  const type = err instanceof Error ? err.name : 'Error';
+  if (output.json) {
+    printJson({ ok: false, command, error: { type, message: errorMessage(err) }, exit_code: exitCode });
+  }
+  process.stderr.write(`guest-agent ${command}: ${errorMessage(err)}\n`);
+  if (!(err instanceof AgentError) && process.env.GUEST_AGENT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`guest-agent: unexpected failure: ${errorMessage(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,20 @@
+import { createLocalCatalog } from '../catalog/local-catalog.js';
+import { openCassandraNode } from '../cassandra/cassandra-node.js';
+import { loadConfig } from '../config/load-config.js';
+import type { JobContext } from '../jobs/job-context.js';
+import { createStorage } from '../storage/create-storage.js';
+import type { Progress } from '../util/progress.js';
+
+/** Config validated once, then the node, storage and catalog it names. */
+export async function setUpJob(configFile: string | undefined, progress: Progress, signal: AbortSignal): Promise<JobContext> {
+  const config = await loadConfig(configFile);
+  const node = await openCassandraNode(config);
+  return {
+    config,
+    node,
+    storage: createStorage(config),
+    catalog: createLocalCatalog(config.catalog_path),
+    progress,
+    signal,
+  };
+}

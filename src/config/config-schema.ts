@@ -1,0 +1,72 @@
+import os from 'node:os';
+
+/**
+ * Every configuration key, its type and its default. The YAML file and the
+ * environment are parsed against this table once, at start; nothing else reads
+ * raw configuration.
+ */
+export type KeyType =
+  | { kind: 'string'; allowEmpty?: boolean }
+  | { kind: 'int'; min: number; max: number }
+  | { kind: 'size'; min: number }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'argv' };
+
+export interface KeySpec {
+  type: KeyType;
+  default: unknown;
+}
+
+const command = { kind: 'argv' } as const;
+const path = { kind: 'string' } as const;
+const seconds = (max: number) => ({ kind: 'int', min: 1, max }) as const;
+
+export const CONFIG_SCHEMA = {
+  instance_id: { type: { kind: 'string' }, default: os.hostname() },
+  backup_strategy: { type: { kind: 'string' }, default: 'NodetoolSnapshot' },
+  backup_namespace: { type: { kind: 'string' }, default: 'strategies' },
+  restore_namespace: { type: { kind: 'string' }, default: 'strategies' },
+  storage_strategy: { type: { kind: 'enum', values: ['local'] }, default: 'local' },
+  backup_local_path: { type: path, default: '/var/lib/cassandra-guest-agent/backups' },
+  catalog_path: { type: path, default: '/var/lib/cassandra-guest-agent/catalog' },
+  backup_swift_container: { type: { kind: 'string' }, default: 'database_backups' },
+  backup_segment_max_size: { type: { kind: 'size', min: 1 }, default: 2 * 1024 ** 3 },
+  backup_chunk_size: { type: { kind: 'size', min: 4096 }, default: 65536 },
+  backup_compression: { type: { kind: 'enum', values: ['gzip', 'none'] }, default: 'gzip' },
+  backup_compression_level: { type: { kind: 'int', min: 1, max: 9 }, default: 1 },
+  mount_point: { type: path, default: '/var/lib/cassandra' },
+  cassandra_yaml: { type: path, default: '/etc/cassandra/cassandra.yaml' },
+  cassandra_home: { type: path, default: '/usr/share/cassandra' },
+  nodetool_command: { type: command, default: ['nodetool'] },
+  nodetool_timeout_seconds: { type: seconds(86400), default: 3600 },
+  service_start_command: { type: command, default: ['systemctl', 'start', 'cassandra'] },
+  service_stop_command: { type: command, default: ['systemctl', 'stop', 'cassandra'] },
+  service_status_command: { type: command, default: ['systemctl', 'is-active', '--quiet', 'cassandra'] },
+  service_start_timeout_seconds: { type: seconds(86400), default: 600 },
+  service_stop_timeout_seconds: { type: seconds(86400), default: 600 },
+  cql_host: { type: { kind: 'string' }, default: '127.0.0.1' },
+  cql_port: { type: { kind: 'int', min: 1, max: 65535 }, default: 9042 },
+  data_owner: { type: { kind: 'string', allowEmpty: true }, default: '' },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_SCHEMA;
+
+type ValueOf<T extends KeyType> = T extends { kind: 'int' } | { kind: 'size' }
+  ? number
+  : T extends { kind: 'argv' }
+    ? string[]
+    : T extends { kind: 'enum'; values: readonly (infer V)[] }
+      ? V
+      : string;
+
+/** The validated configuration: one typed field per key. */
+export type AgentConfig = {
+  readonly [K in ConfigKey]: ValueOf<(typeof CONFIG_SCHEMA)[K]['type']>;
+};
+
+export const ENV_PREFIX = 'GUEST_AGENT_';
+
+/** `cql_port` → `GUEST_AGENT_CQL_PORT`. */
+export function envName(key: string): string {
+  return ENV_PREFIX + key.toUpperCase();
+}

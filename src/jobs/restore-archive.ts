@@ -1,0 +1,166 @@
+import { chown, mkdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { createDecompressor } from '../archive/compression.js';
+import { ByteMeter, DigestStream } from '../archive/digest-stream.js';
+import { extractArchive } from '../archive/tar-extract.js';
+import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
+import { freeBytes } from '../cassandra/data-layout.js';
+import { resolveDataOwner, type Owner } from '../cassandra/data-owner.js';
+import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, InsufficientSpaceError, ServiceError, errorMessage } from '../errors.js';
+import { formatBytes } from '../util/format-bytes.js';
+import { DirectorySwap, type SwapPlan } from './directory-swap.js';
+import type { JobContext } from './job-context.js';
+
+export interface RestoreResult {
+  backupId: string;
+  files: number;
+  rawBytes: number;
+  storedBytes: number;
+  dataDirectories: string[];
+}
+
+/** Free space asked for beyond the data itself: file system slack, new SSTables at start-up. */
+const SPACE_MARGIN = 1.05;
+
+/**
+ * Restores one full archive into the node's data directories:
+ * checks (record, object, free space, service) → extract into fresh sibling
+ * directories, verifying the SHA-256 as it streams, while the node still runs
+ * → stop → swap directories (commitlog, caches and hints emptied, so no old
+ * mutation is replayed over the restored data) → start → healthy → delete the
+ * old directories. Any failure before the swap leaves the node untouched;
+ * after it, the old directories are put back and the node started again.
+ */
+export async function restoreArchive(ctx: JobContext, backupId: string): Promise<RestoreResult> {
+  const { settings, service } = ctx.node;
+  const record = await loadRestorableRecord(ctx, backupId);
+
+  ctx.progress.step(`checking backup ${backupId}`);
+  const object = await ctx.storage.head(record.object_key);
+  if (!object) {
+    throw new ArchiveError(`backup ${backupId}: its object ${record.object_key} is missing from ${ctx.storage.name} storage; the backup cannot be restored`);
+  }
+  if (object.size !== record.stored_bytes) {
+    throw new ArchiveError(`backup ${backupId}: its object is ${object.size} bytes but the catalog says ${record.stored_bytes}; it is truncated or was replaced`);
+  }
+  await checkFreeSpace(settings.dataFileDirectories, record.raw_bytes);
+  await service.isRunning(); // fails early when the status command cannot run at all
+
+  const suffix = `.restore-${backupId}`;
+  const owner = await resolveDataOwner(ctx.config.data_owner, settings.dataFileDirectories[0]!);
+  const fresh = settings.dataFileDirectories.map((dir) => `${dir}${suffix}`);
+  const removeFresh = () => Promise.all(fresh.map((dir) => rm(dir, { recursive: true, force: true })));
+
+  let extracted;
+  try {
+    await removeFresh(); // leftovers of an interrupted restore of the same backup
+    for (const dir of fresh) {
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      if (owner) await chown(dir, owner.uid, owner.gid);
+    }
+    ctx.progress.step(`downloading and extracting ${record.object_key}`);
+    extracted = await extractVerified(ctx, record, fresh, owner);
+  } catch (err) {
+    await removeFresh();
+    throw err;
+  }
+
+  const swap = new DirectorySwap(`.pre-restore-${backupId}`);
+  const plans: SwapPlan[] = [
+    ...settings.dataFileDirectories.map((live, i) => ({ live, replacement: fresh[i]! })),
+    ...[settings.commitlogDirectory, settings.savedCachesDirectory, settings.hintsDirectory].map((live) => ({ live, ...(owner ? { owner } : {}) })),
+  ];
+
+  ctx.progress.step('stopping Cassandra');
+  try {
+    await service.stop();
+  } catch (err) {
+    await removeFresh();
+    throw err;
+  }
+
+  try {
+    ctx.progress.step('moving the restored data directories into place');
+    await swap.apply(plans);
+    ctx.progress.step('starting Cassandra on the restored data');
+    await service.startAndWaitHealthy();
+  } catch (err) {
+    await rollBack(ctx, swap, err);
+    await removeFresh();
+    throw new ServiceError(`restore ${backupId} failed and was rolled back, the node runs on its old data again: ${errorMessage(err)}`, { cause: err });
+  }
+  ctx.progress.step('Cassandra is up; removing the old data directories');
+  await swap.commit();
+  return {
+    backupId,
+    files: extracted.files,
+    rawBytes: extracted.bytes,
+    storedBytes: record.stored_bytes,
+    dataDirectories: settings.dataFileDirectories,
+  };
+}
+
+export async function loadRestorableRecord(ctx: JobContext, backupId: string): Promise<BackupRecord> {
+  const record = await ctx.catalog.get(backupId);
+  if (!record) {
+    throw new BackupNotFoundError(`backup ${backupId} is not in the catalog (${ctx.config.catalog_path}); check the id and catalog_path`);
+  }
+  const reason = incompleteReason(record);
+  if (reason) throw new BackupNotFoundError(`backup ${backupId} cannot be restored: ${reason}`);
+  return record;
+}
+
+async function extractVerified(ctx: JobContext, record: BackupRecord, targets: string[], owner: Owner | undefined) {
+  const digest = new DigestStream();
+  ctx.progress.begin('restore', record.stored_bytes);
+  try {
+    const source = await ctx.storage.get(record.object_key, ctx.signal);
+    const result = await extractArchive(source, {
+      targets,
+      ...(owner ? { owner } : {}),
+      transforms: [new ByteMeter((n) => ctx.progress.advance(n)), digest, createDecompressor(record.compression)],
+    });
+    const actual = digest.digest();
+    if (actual !== record.sha256) {
+      throw new ChecksumMismatchError(`backup ${record.id}: the stored object's SHA-256 is ${actual}, the catalog says ${record.sha256}; the object is corrupt, restore another backup`);
+    }
+    if (result.files !== record.file_count) {
+      throw new ArchiveError(`backup ${record.id}: the archive holds ${result.files} files, the catalog says ${record.file_count}`);
+    }
+    return result;
+  } finally {
+    ctx.progress.end();
+  }
+}
+
+async function rollBack(ctx: JobContext, swap: DirectorySwap, cause: unknown): Promise<void> {
+  ctx.progress.step(`restore failed (${errorMessage(cause)}); putting the old data directories back`);
+  try {
+    await ctx.node.service.stop();
+  } catch {
+    // It may never have started; the directories go back either way.
+  }
+  await swap.undo();
+  ctx.progress.step('starting Cassandra on its old data');
+  try {
+    await ctx.node.service.startAndWaitHealthy();
+  } catch (err) {
+    throw new ServiceError(`restore failed (${errorMessage(cause)}), the old data directories are back in place, but Cassandra does not start on them: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+async function checkFreeSpace(dataDirectories: string[], rawBytes: number): Promise<void> {
+  const needed = Math.ceil(rawBytes * SPACE_MARGIN);
+  // Fresh directories are siblings of the live ones: count each file system once.
+  const seen = new Map<number, string>();
+  for (const dir of dataDirectories) {
+    const parent = path.dirname(dir);
+    const device = (await stat(parent).catch(() => stat(path.dirname(parent)))).dev;
+    if (seen.has(device)) continue;
+    seen.set(device, parent);
+    const available = await freeBytes(parent);
+    if (available < needed) {
+      throw new InsufficientSpaceError(`restore needs ${formatBytes(needed)} free beside ${dir}, only ${formatBytes(available)} is available; free space or grow the volume, then retry`);
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import { pipeline } from 'node:stream';
+import { createCompressor, archiveSuffix } from '../archive/compression.js';
+import { DigestStream } from '../archive/digest-stream.js';
+import { packFiles, type PackEntry } from '../archive/tar-pack.js';
+import type { Compression } from '../catalog/backup-record.js';
+import { BackupExistsError } from '../errors.js';
+import type { ObjectMeta } from '../storage/storage.js';
+import type { JobContext } from './job-context.js';
+
+export interface UploadRequest {
+  backupId: string;
+  files: (PackEntry & { size: number })[];
+  meta: ObjectMeta;
+}
+
+export interface UploadResult {
+  objectKey: string;
+  location: string;
+  compression: Compression;
+  fileCount: number;
+  rawBytes: number;
+  storedBytes: number;
+  sha256: string;
+}
+
+/**
+ * The files as one TAR → compressed → hashed → stored object, one pipeline
+ * with backpressure and nothing staged on disk. The SHA-256 is of the stored
+ * bytes. Never overwrites an existing object.
+ */
+export async function uploadArchive(ctx: JobContext, request: UploadRequest): Promise<UploadResult> {
+  const compression = ctx.config.backup_compression;
+  const objectKey = `${request.backupId}${archiveSuffix(compression)}`;
+  if (await ctx.storage.head(objectKey)) {
+    throw new BackupExistsError(`backup ${request.backupId}: object ${objectKey} already exists in ${ctx.storage.name} storage; choose another backup id`);
+  }
+  const rawBytes = request.files.reduce((sum, f) => sum + f.size, 0);
+  const digest = new DigestStream();
+  ctx.progress.begin('backup', rawBytes);
+
+  // The first failure of the archive side (reading a file, compressing) is
+  // the one worth reporting; storage then fails only because its source did.
+  let sourceError: unknown;
+  const stored = pipeline(
+    packFiles(request.files, { chunkSize: ctx.config.backup_chunk_size, onBytes: (n) => ctx.progress.advance(n) }),
+    createCompressor(compression, ctx.config.backup_compression_level),
+    digest,
+    (err) => {
+      if (err) sourceError ??= err;
+    },
+  );
+  try {
+    const put = await ctx.storage.put(objectKey, stored, request.meta, ctx.signal);
+    return {
+      objectKey,
+      location: put.location,
+      compression,
+      fileCount: request.files.length,
+      rawBytes,
+      storedBytes: put.size,
+      sha256: digest.digest(),
+    };
+  } catch (err) {
+    throw sourceError ?? err;
+  } finally {
+    ctx.progress.end();
+  }
+}

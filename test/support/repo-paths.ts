@@ -1,0 +1,23 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: the nearest folder above this file with a package.json. */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('package.json not found above the test files');
+    dir = parent;
+  }
+  return dir;
+}
+
+/** Captured outputs of a real Cassandra 4.0 node (../shared beside the repository). */
+export function cassandraFactsDir(): string {
+  return process.env.CASSANDRA_FACTS_DIR ?? path.resolve(repoRoot(), '../shared/data/cassandra-4.0');
+}
+
+export function guestAgentBin(): string {
+  return path.join(repoRoot(), 'dist/src/cli/guest-agent.js');
+}
