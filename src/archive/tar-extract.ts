@@ -93,8 +93,8 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
       await ensureDirectory(path.dirname(destination), root);
       await writeFile(entry as unknown as Readable, destination, header, options.owner, extractFailed).catch((err: unknown) => {
         if (err instanceof ArchiveError) throw err;
-        // File system errors carry a code; anything else came from the parser.
-        if (!(err as NodeJS.ErrnoException).code) throw asArchiveError(err);
+        // File system errors name their system call; zlib and TAR parser errors do not.
+        if (!(err as NodeJS.ErrnoException).syscall) throw asArchiveError(err);
         throw new ArchiveError(`cannot extract ${header.name}: ${describeFsError(err)}`, { cause: err });
       });
       result.files += 1;
@@ -155,7 +155,7 @@ function describeFsError(err: unknown): string {
 function asArchiveError(err: unknown): Error {
   if (err instanceof ArchiveError) return err;
   const message = errorMessage(err);
-  if (/unexpected end|Unexpected end of data|incorrect header check|invalid|Invalid tar header/i.test(message)) {
+  if (/unexpected end|incorrect (header|data) check|invalid|checksum/i.test(message) || (err as NodeJS.ErrnoException).code?.startsWith('Z_')) {
     return new ArchiveError(`the stored backup is truncated or corrupt (${message}); restore from another backup`, { cause: err });
   }
   return new ArchiveError(`cannot read the stored backup: ${message}`, { cause: err });

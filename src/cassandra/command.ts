@@ -23,7 +23,9 @@ export async function runCommand(argv: string[], timeoutSeconds: number): Promis
     forceKillAfterDelay: 5000,
   });
   const text = `${result.stderr}`.trim() || `${result.stdout}`.trim();
-  const output = text.split('\n').slice(-3).join(' / ').slice(0, 400);
+  // The lines that explain, not Java's stack frames.
+  const lines = text.split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l) && !l.startsWith('-- StackTrace --'));
+  const output = lines.slice(-2).join(' / ').slice(0, 400);
   const spawnError = result.exitCode === undefined && result.cause instanceof Error ? result.cause.message : undefined;
   return { exitCode: result.exitCode, timedOut: result.timedOut, output, ...(spawnError ? { spawnError } : {}) };
 }

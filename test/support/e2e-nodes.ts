@@ -1,0 +1,63 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { readCassandraYaml } from '../../src/cassandra/cassandra-yaml.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import { createSimNode, type SimNode, type SimNodeOptions } from './sim-node/index.js';
+
+/** A node the end-to-end tests drive through the agent's configuration only. */
+export interface NodeUnderTest {
+  configFile: string;
+  dataDirs: string[];
+  commitlogDir: string;
+  /** Present for simulated nodes; absent on a real installation. */
+  sim?: SimNode;
+}
+
+export interface AgentStores {
+  storePath: string;
+  catalogPath: string;
+}
+
+/** A real Cassandra to test against, when E2E_AGENT_CONFIG names its agent configuration. */
+export function realNodeConfig(): string | undefined {
+  return process.env.E2E_AGENT_CONFIG || undefined;
+}
+
+export async function openRealNode(configFile: string): Promise<NodeUnderTest> {
+  const config = await loadConfig(configFile);
+  const settings = await readCassandraYaml(config.cassandra_yaml, config.cassandra_home);
+  return { configFile, dataDirs: settings.dataFileDirectories, commitlogDir: settings.commitlogDirectory };
+}
+
+/** A simulated node with an agent configuration file pointing at it and at the shared stores. */
+export async function createNodeUnderTest(
+  root: string,
+  stores: AgentStores,
+  options: Omit<SimNodeOptions, 'root'> = {},
+  extraConfig: Record<string, unknown> = {},
+): Promise<NodeUnderTest> {
+  const sim = await createSimNode({ root, ...options });
+  const configFile = path.join(root, 'guest-agent.yaml');
+  await writeAgentConfig(configFile, sim, stores, extraConfig);
+  return { configFile, dataDirs: sim.dataDirs, commitlogDir: sim.commitlogDir, sim };
+}
+
+export async function writeAgentConfig(file: string, sim: SimNode, stores: AgentStores, extra: Record<string, unknown> = {}): Promise<void> {
+  const config = {
+    instance_id: path.basename(sim.root),
+    cassandra_yaml: sim.cassandraYaml,
+    cassandra_home: sim.root,
+    nodetool_command: sim.nodetoolCommand,
+    nodetool_timeout_seconds: 60,
+    service_start_command: sim.serviceStartCommand,
+    service_stop_command: sim.serviceStopCommand,
+    service_status_command: sim.serviceStatusCommand,
+    service_start_timeout_seconds: 60,
+    service_stop_timeout_seconds: 60,
+    backup_local_path: stores.storePath,
+    catalog_path: stores.catalogPath,
+    ...extra,
+  };
+  await writeFile(file, yaml.dump(config), { mode: 0o600 });
+}
