@@ -14,6 +14,8 @@ export interface ExtractOptions {
   owner?: { uid: number; gid: number };
   /** Stages between the source and the TAR parser: hashing, decompression, progress. */
   transforms?: NodeJS.ReadWriteStream[];
+  /** Aborts the extraction (the caller then removes the targets). */
+  signal?: AbortSignal;
 }
 
 export interface ExtractResult {
@@ -102,7 +104,7 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
     }
   };
 
-  const feeding = pipeline([source, ...(options.transforms ?? []), extract as unknown as NodeJS.WritableStream]);
+  const feeding = pipeline([source, ...(options.transforms ?? []), extract as unknown as NodeJS.WritableStream], { signal: options.signal });
   const consuming = consume().catch((err: unknown) => {
     // Stop the feed too: nothing more is read from the source.
     source.destroy();

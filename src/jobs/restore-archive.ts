@@ -118,6 +118,7 @@ async function extractVerified(ctx: JobContext, record: BackupRecord, targets: s
     const result = await extractArchive(source, {
       targets,
       ...(owner ? { owner } : {}),
+      signal: ctx.signal,
       transforms: [new ByteMeter((n) => ctx.progress.advance(n)), digest, createDecompressor(record.compression)],
     });
     const actual = digest.digest();
