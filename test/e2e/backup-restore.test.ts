@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -163,6 +163,63 @@ describe('guest-agent backup and restore, end to end', function () {
       const archived = [...(await readArchive(objectFile(await record('replay-1')))).keys()].filter((n) => n.startsWith('shop/orders-'));
       const live = [...(await liveState(node))[0]!.keys()].filter((n) => n.startsWith('shop/orders-') && !/\/(snapshots|backups)\//.test(n));
       expect(live.sort()).to.deep.equal(archived.sort());
+    });
+  });
+
+  describe('selections, layouts and ownership', () => {
+    const archivedKeyspaceTables = async (id: string): Promise<string[]> => {
+      const archive = await readArchive(objectFile(await record(id)));
+      const tables = [...archive.keys()].map((name) => {
+        const [keyspace, directory] = name.split('/');
+        return `${keyspace}.${directory!.replace(/-[0-9a-f]{32}$/, '')}`;
+      });
+      return [...new Set(tables)].sort();
+    };
+
+    it('backs up only the keyspaces asked for', async () => {
+      const run = await runAgent(['backup', '--config', source.configFile, '--backup-id', 'ks-1', '--keyspaces', 'shop']);
+      expect(run.exitCode, run.stderr).to.equal(0);
+      expect(await archivedKeyspaceTables('ks-1')).to.deep.equal(['shop.customers', 'shop.orders']);
+      expect((await record('ks-1')).keyspaces).to.deep.equal(['shop']);
+    });
+
+    it('backs up only the tables asked for', async () => {
+      const run = await runAgent(['backup', '--config', source.configFile, '--backup-id', 'kt-1', '--tables', 'shop.orders,metrics.events']);
+      expect(run.exitCode, run.stderr).to.equal(0);
+      expect(await archivedKeyspaceTables('kt-1')).to.deep.equal(['metrics.events', 'shop.orders']);
+    });
+
+    it('keeps each file in its data directory across several data_file_directories', async function () {
+      simOnly.call(this);
+      const multiA = await createNodeUnderTest(path.join(base, 'multi-a'), stores, { dataDirCount: 2, tables: USER_TABLES, seed: 11 });
+      const multiB = await createNodeUnderTest(path.join(base, 'multi-b'), stores, { dataDirCount: 2, seed: 12 });
+      await multiA.sim!.start();
+      await multiB.sim!.start();
+      const backup = await runAgent(['backup', '--config', multiA.configFile, '--backup-id', 'multi-1']);
+      expect(backup.exitCode, backup.stderr).to.equal(0);
+      const archive = await readArchive(objectFile(await record('multi-1')));
+      expect(new Set([...archive.values()].map((f) => f.dataDirIndex))).to.deep.equal(new Set([0, 1]));
+
+      const restore = await runAgent(['restore', '--config', multiB.configFile, '--backup-id', 'multi-1']);
+      expect(restore.exitCode, restore.stderr).to.equal(0);
+      const [first, second] = await liveState(multiB);
+      for (const [name, file] of archive) {
+        if (name.startsWith('system/')) continue;
+        const restoredIn = file.dataDirIndex === 0 ? first! : second!;
+        expect(restoredIn.get(name), `${name} back in data directory ${file.dataDirIndex}`).to.equal(file.sha256);
+      }
+    });
+
+    it('gives restored files the owner of the data directory they replace', async function () {
+      simOnly.call(this);
+      if (process.getuid?.() !== 0) this.skip(); // only root can give files away
+      const owned = await createNodeUnderTest(path.join(base, 'owned'), stores, { seed: 13 });
+      await execFileAsync('chown', ['-R', '65534:65534', owned.dataDirs[0]!]);
+      await owned.sim!.start();
+      const restore = await runAgent(['restore', '--config', owned.configFile, '--backup-id', 'ks-1']);
+      expect(restore.exitCode, restore.stderr).to.equal(0);
+      const { stdout } = await execFileAsync('find', [owned.dataDirs[0]!, '-path', '*/shop/*', '-printf', '%u:%g\\n']);
+      expect([...new Set(stdout.trim().split('\n'))]).to.deep.equal(['nobody:nogroup']);
     });
   });
 });
