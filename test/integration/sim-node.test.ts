@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 import { expect } from 'chai';
 import { execa } from 'execa';
@@ -10,20 +9,9 @@ import yaml from 'js-yaml';
 import { createSimNode, openSimNode, stopAllSimNodes, type NodetoolResult, type SimNode } from '../support/sim-node/index.js';
 import { stringifyFileSize } from '../support/sim-node/file-size.js';
 import { JavaHashMap } from '../support/sim-node/java-hash-map.js';
+import { cassandraFactsDir } from '../support/repo-paths.js';
 
-/** The captured outputs of a real Cassandra 4.0 node (../shared beside the repository). */
-function factsDir(): string {
-  if (process.env.CASSANDRA_FACTS_DIR) return process.env.CASSANDRA_FACTS_DIR;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('no package.json above the test file');
-    dir = parent;
-  }
-  return path.resolve(dir, '../shared/data/cassandra-4.0');
-}
-
-const fact = (name: string): string => readFileSync(path.join(factsDir(), name), 'utf8');
+const fact = (name: string): string => readFileSync(path.join(cassandraFactsDir(), name), 'utf8');
 const captured = (name: string): NodetoolResult => ({
   stdout: fact(`nt_${name}.stdout`),
   stderr: fact(`nt_${name}.stderr`),

@@ -15,7 +15,11 @@ export function repoRoot(): string {
 
 /** Captured outputs of a real Cassandra 4.0 node (../shared beside the repository). */
 export function cassandraFactsDir(): string {
-  return process.env.CASSANDRA_FACTS_DIR ?? path.resolve(repoRoot(), '../shared/data/cassandra-4.0');
+  const dir = process.env.CASSANDRA_FACTS_DIR ?? path.resolve(repoRoot(), '../shared/data/cassandra-4.0');
+  if (!existsSync(dir)) {
+    throw new Error(`captured Cassandra 4.0 outputs not found at ${dir}: put shared/ beside the repository or set CASSANDRA_FACTS_DIR`);
+  }
+  return dir;
 }
 
 export function guestAgentBin(): string {
