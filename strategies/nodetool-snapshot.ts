@@ -22,6 +22,11 @@ export const strategy: Strategy = {
     if (await ctx.catalog.get(request.id)) {
       throw new BackupExistsError(`backup ${request.id} already exists in the catalog; choose another --backup-id`);
     }
+    // An existing snapshot with this tag is somebody's backup: never clear it.
+    const existing = await findSnapshotFiles(settings.dataFileDirectories, request.id);
+    if (existing.files.length > 0) {
+      throw new BackupExistsError(`a snapshot named ${request.id} already exists on this node (${existing.files.length} files); choose another --backup-id, or remove it with 'nodetool clearsnapshot -t ${request.id}' if it is not needed`);
+    }
     const started = new Date().toISOString();
 
     ctx.progress.step(`clearing any leftover snapshot ${request.id}`);

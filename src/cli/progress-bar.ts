@@ -25,7 +25,7 @@ export function createTerminalProgress(stream: NodeJS.WriteStream, options: { qu
     const rate = done / seconds;
     const fraction = total > 0 ? Math.min(done / total, 1) : 0;
     const filled = Math.round(fraction * BAR_WIDTH);
-    const eta = rate > 0 && total > done ? formatDuration((total - done) / rate) : '0s';
+    const eta = done >= total ? '0s' : rate > 0 ? formatDuration((total - done) / rate) : '--';
     const line = `${phase} [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${formatBytes(done)} / ${formatBytes(total)}  ${formatBytes(rate)}/s  ETA ${eta}`;
     stream.write(`\r${line.padEnd(Math.max(line.length, (stream.columns ?? 80) - 1))}`);
     drawn = true;

@@ -76,6 +76,12 @@ export async function restoreArchive(ctx: JobContext, backupId: string): Promise
     await service.stop();
   } catch (err) {
     await removeFresh();
+    // A stop that failed half-way may have left the node down: bring it back on its own data.
+    if (!(await service.isRunning().catch(() => true))) {
+      await service.startAndWaitHealthy().catch((startErr: unknown) => {
+        throw new ServiceError(`${errorMessage(err)}; Cassandra is now down and did not start again: ${errorMessage(startErr)}`, { cause: err });
+      });
+    }
     throw err;
   }
 

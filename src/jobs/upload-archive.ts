@@ -61,6 +61,9 @@ export async function uploadArchive(ctx: JobContext, request: UploadRequest): Pr
       sha256: digest.digest(),
     };
   } catch (err) {
+    // Storage may fail before it reads anything: stop the producer so that no
+    // file stays open and no snapshot file is read for nothing.
+    stored.destroy();
     throw sourceError ?? err;
   } finally {
     ctx.progress.end();

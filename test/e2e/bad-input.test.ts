@@ -174,6 +174,14 @@ describe('guest-agent on bad input', function () {
       }
     });
 
+    it('leaves the node running on its own data when the stop command fails', async () => {
+      const config = yaml.load(await readFile(target.configFile, 'utf8')) as Record<string, unknown>;
+      const stuck = { ...target, configFile: path.join(base, 'stop-fails.yaml') };
+      await writeFile(stuck.configFile, yaml.dump({ ...config, service_stop_command: ['sh', '-c', 'echo "Job for cassandra.service failed" >&2; exit 1'] }));
+      await backup('stop-1');
+      await expectRestoreRefused('stop-1', /cannot stop Cassandra: service_stop_command failed \(exit 1\): Job for cassandra\.service failed/, stuck);
+    });
+
     it('puts the old data back and restarts the node when the restored node does not start', async () => {
       const other = await createNodeUnderTest(path.join(base, 'node-c'), stores, { clusterName: 'Other Cluster', seed: 5 });
       await other.sim!.start();
@@ -214,6 +222,17 @@ describe('guest-agent on bad input', function () {
       const first = await backup('taken-1');
       await expectBackupFailed(['--backup-id', 'taken-1'], /backup taken-1 already exists in the catalog; choose another --backup-id/);
       expect(await readRecord('taken-1')).to.deep.equal(first);
+    });
+
+    it("refuses an id that is already a snapshot on the node, and keeps that snapshot", async () => {
+      const made = await source.sim!.nodetool(['snapshot', '-t', 'manual-1', 'shop']);
+      expect(made.exitCode, made.stdout).to.equal(0);
+      const result = await runAgent(['backup', '--config', source.configFile, '--backup-id', 'manual-1']);
+      expect(result.exitCode).to.equal(1);
+      expect(result.stderr).to.match(/a snapshot named manual-1 already exists on this node \(\d+ files\); choose another --backup-id/);
+      const live = await digestTree(source.dataDirs[0]!);
+      expect([...live.keys()].filter((n) => n.includes('/snapshots/manual-1/')).length).to.be.greaterThan(0);
+      await source.sim!.nodetool(['clearsnapshot', '-t', 'manual-1']);
     });
 
     it('says Cassandra is down when nodetool cannot connect', async () => {

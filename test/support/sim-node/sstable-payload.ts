@@ -47,8 +47,11 @@ interface Cell {
   ts: number;
 }
 
-/** Merge rows from several SSTables (and memtables) into the visible rows, keyed by partition key. */
-export function mergeRows(sources: StoredRow[][]): Map<string, Record<string, unknown>> {
+/**
+ * The newest cell of every column of every key across SSTables (last write wins by timestamp),
+ * and each key's newest tombstone.
+ */
+function newestCells(sources: StoredRow[][]): { cells: Map<string, Map<string, Cell>>; tombstones: Map<string, number> } {
   const cells = new Map<string, Map<string, Cell>>();
   const tombstones = new Map<string, number>();
   for (const rows of sources) {
@@ -65,6 +68,12 @@ export function mergeRows(sources: StoredRow[][]): Map<string, Record<string, un
       cells.set(row.key, rowCells);
     }
   }
+  return { cells, tombstones };
+}
+
+/** Merge rows from several SSTables (and memtables) into the visible rows, keyed by partition key. */
+export function mergeRows(sources: StoredRow[][]): Map<string, Record<string, unknown>> {
+  const { cells, tombstones } = newestCells(sources);
   const merged = new Map<string, Record<string, unknown>>();
   for (const [key, rowCells] of cells) {
     const deletedAt = tombstones.get(key) ?? -Infinity;
@@ -80,27 +89,12 @@ export function mergeRows(sources: StoredRow[][]): Map<string, Record<string, un
  * timestamps (one row per key and timestamp), shadowed cells and tombstones purged.
  */
 export function compactRows(sources: StoredRow[][]): StoredRow[] {
-  const merged = new Map<string, Map<string, { value: unknown; ts: number }>>();
-  const tombstones = new Map<string, number>();
-  for (const rows of sources) {
-    for (const row of rows) {
-      if (row.deleted) {
-        tombstones.set(row.key, Math.max(tombstones.get(row.key) ?? -Infinity, row.ts));
-        continue;
-      }
-      const cells = merged.get(row.key) ?? new Map<string, { value: unknown; ts: number }>();
-      for (const [name, value] of Object.entries(row.cols)) {
-        const current = cells.get(name);
-        if (!current || row.ts >= current.ts) cells.set(name, { value, ts: row.ts });
-      }
-      merged.set(row.key, cells);
-    }
-  }
+  const { cells, tombstones } = newestCells(sources);
   const out: StoredRow[] = [];
-  for (const [key, cells] of merged) {
+  for (const [key, rowCells] of cells) {
     const deletedAt = tombstones.get(key) ?? -Infinity;
     const byTs = new Map<number, Record<string, unknown>>();
-    for (const [name, cell] of cells) {
+    for (const [name, cell] of rowCells) {
       if (cell.ts <= deletedAt) continue;
       const cols = byTs.get(cell.ts) ?? {};
       cols[name] = cell.value;
