@@ -54,6 +54,12 @@ export class InsufficientSpaceError extends AgentError {}
 /** The storage backend failed. */
 export class StorageError extends AgentError {}
 
+/** The object (or container) asked for does not exist. */
+export class ObjectNotFoundError extends StorageError {}
+
+/** The store refused our credentials. */
+export class StorageAuthError extends StorageError {}
+
 /** Another operation holds the node. */
 export class BusyError extends AgentError {}
 

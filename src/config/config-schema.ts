@@ -15,6 +15,8 @@ export type KeyType =
 export interface KeySpec {
   type: KeyType;
   default: unknown;
+  /** Never printed; a file that sets it must not be readable by others. */
+  secret?: boolean;
 }
 
 const command = { kind: 'argv' } as const;
@@ -26,10 +28,13 @@ export const CONFIG_SCHEMA = {
   backup_strategy: { type: { kind: 'string' }, default: 'NodetoolSnapshot' },
   backup_namespace: { type: { kind: 'string' }, default: 'strategies' },
   restore_namespace: { type: { kind: 'string' }, default: 'strategies' },
-  storage_strategy: { type: { kind: 'enum', values: ['local'] }, default: 'local' },
+  storage_strategy: { type: { kind: 'enum', values: ['local', 'swift'] }, default: 'local' },
   backup_local_path: { type: path, default: '/var/lib/cassandra-guest-agent/backups' },
   catalog_path: { type: path, default: '/var/lib/cassandra-guest-agent/catalog' },
   backup_swift_container: { type: { kind: 'string' }, default: 'database_backups' },
+  swift_auth_url: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  swift_user: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  swift_key: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
   backup_segment_max_size: { type: { kind: 'size', min: 1 }, default: 2 * 1024 ** 3 },
   backup_chunk_size: { type: { kind: 'size', min: 4096 }, default: 65536 },
   backup_compression: { type: { kind: 'enum', values: ['gzip', 'none'] }, default: 'gzip' },

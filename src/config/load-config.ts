@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import yaml from 'js-yaml';
 import { ConfigError, errorMessage } from '../errors.js';
 import { CONFIG_SCHEMA, ENV_PREFIX, type AgentConfig, type ConfigKey, type KeySpec } from './config-schema.js';
@@ -43,10 +43,21 @@ export async function loadConfig(
     result[key] = parsed.value;
   }
 
+  if (file !== undefined) await checkSecretsProtected(file, Object.keys(fromFile).filter((key) => fromFile[key] !== ''));
   for (const key of KEYS) {
     if (!(key in result)) result[key] = CONFIG_SCHEMA[key].default;
   }
   return Object.freeze(result) as AgentConfig;
+}
+
+/** A file that holds a secret (a non-empty one) must be readable by its owner only (0600 or 0400). */
+async function checkSecretsProtected(file: string, keys: string[]): Promise<void> {
+  const secrets = keys.filter((key) => (CONFIG_SCHEMA as Record<string, KeySpec | undefined>)[key]?.secret);
+  if (secrets.length === 0) return;
+  const { mode } = await stat(file);
+  if ((mode & 0o077) !== 0) {
+    throw new ConfigError(`${file}: holds ${secrets.join(', ')} but is readable by others (mode ${(mode & 0o777).toString(8)}); run 'chmod 600 ${file}'`);
+  }
 }
 
 async function readYamlMapping(file: string): Promise<Record<string, unknown>> {

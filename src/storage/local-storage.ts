@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { StorageError, errorMessage } from '../errors.js';
+import { ObjectNotFoundError, StorageError, errorMessage } from '../errors.js';
 import { fsyncDirectory, temporaryNameFor, writeFileAtomic } from '../util/atomic-file.js';
 import type { ObjectInfo, ObjectMeta, PutResult, Storage } from './storage.js';
 
@@ -62,7 +62,7 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
         return handle.createReadStream();
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new StorageError(`local storage: object '${key}' is missing from ${root}`, { cause: err });
+          throw new ObjectNotFoundError(`local storage: object '${key}' is missing from ${root}`, { cause: err });
         }
         throw new StorageError(`local storage: cannot read ${file}: ${errorMessage(err)}`, { cause: err });
       }

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
 import { CONFIG_SCHEMA } from '../../src/config/config-schema.js';
@@ -91,6 +91,16 @@ describe('configuration', () => {
     expect(err.message).to.match(new RegExp(`^${missing}: cannot read the configuration file: ENOENT`));
     const directory = await rejection(loadConfig(dir, {}));
     expect(directory.message).to.match(new RegExp(`^${dir}: cannot read the configuration file: EISDIR`));
+  });
+
+  it('refuses a file holding a secret that others can read, without printing the secret', async () => {
+    const file = await write('swift_key: s3cr3t-value\n');
+    await chmod(file, 0o644);
+    const err = await rejection(loadConfig(file, {}));
+    expect(err.message).to.equal(`${file}: holds swift_key but is readable by others (mode 644); run 'chmod 600 ${file}'`);
+    expect(err.message).not.to.include('s3cr3t-value');
+    await chmod(file, 0o600);
+    expect((await loadConfig(file, {})).swift_key).to.equal('s3cr3t-value');
   });
 
   it('names the line of invalid YAML and refuses a non-mapping', async () => {

@@ -1,0 +1,27 @@
+/**
+ * Mocha global fixtures: the integration tests run against a real Swift with
+ * s3api, which test/services/object-store.sh installs and starts. A store
+ * that was already running is used and left running; one started here is
+ * stopped at the end.
+ */
+import path from 'node:path';
+import { execa } from 'execa';
+import { repoRoot } from './repo-paths.js';
+
+const script = () => path.join(repoRoot(), 'test/services/object-store.sh');
+let startedHere = false;
+
+export async function mochaGlobalSetup(): Promise<void> {
+  const status = await execa('bash', [script(), 'status'], { reject: false });
+  if (status.exitCode === 0) return;
+  process.stdout.write('starting the test object store (Swift with s3api) ...\n');
+  const up = await execa('bash', [script(), 'up'], { reject: false, all: true, timeout: 15 * 60_000 });
+  if (up.exitCode !== 0) {
+    throw new Error(`test/services/object-store.sh up failed (exit ${up.exitCode}):\n${up.all}`);
+  }
+  startedHere = true;
+}
+
+export async function mochaGlobalTeardown(): Promise<void> {
+  if (startedHere) await execa('bash', [script(), 'down'], { reject: false });
+}
