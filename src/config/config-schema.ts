@@ -10,6 +10,7 @@ export type KeyType =
   | { kind: 'int'; min: number; max: number }
   | { kind: 'size'; min: number }
   | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'bool' }
   | { kind: 'argv' };
 
 export interface KeySpec {
@@ -28,13 +29,25 @@ export const CONFIG_SCHEMA = {
   backup_strategy: { type: { kind: 'string' }, default: 'NodetoolSnapshot' },
   backup_namespace: { type: { kind: 'string' }, default: 'strategies' },
   restore_namespace: { type: { kind: 'string' }, default: 'strategies' },
-  storage_strategy: { type: { kind: 'enum', values: ['local', 'swift'] }, default: 'local' },
+  storage_strategy: { type: { kind: 'enum', values: ['local', 'swift', 's3'] }, default: 'local' },
   backup_local_path: { type: path, default: '/var/lib/cassandra-guest-agent/backups' },
   catalog_path: { type: path, default: '/var/lib/cassandra-guest-agent/catalog' },
   backup_swift_container: { type: { kind: 'string' }, default: 'database_backups' },
   swift_auth_url: { type: { kind: 'string', allowEmpty: true }, default: '' },
   swift_user: { type: { kind: 'string', allowEmpty: true }, default: '' },
   swift_key: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
+  s3_bucket: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  s3_region: { type: { kind: 'string' }, default: 'us-east-1' },
+  s3_prefix: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  s3_endpoint: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  s3_force_path_style: { type: { kind: 'bool' }, default: false },
+  s3_access_key: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  s3_secret_key: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
+  s3_server_side_encryption: { type: { kind: 'enum', values: ['', 'AES256', 'aws:kms'] }, default: '' },
+  s3_sse_kms_key_id: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  s3_storage_class: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  s3_part_size: { type: { kind: 'size', min: 5 * 1024 * 1024 }, default: 16 * 1024 * 1024 },
+  s3_queue_size: { type: { kind: 'int', min: 1, max: 64 }, default: 4 },
   backup_segment_max_size: { type: { kind: 'size', min: 1 }, default: 2 * 1024 ** 3 },
   backup_chunk_size: { type: { kind: 'size', min: 4096 }, default: 65536 },
   backup_compression: { type: { kind: 'enum', values: ['gzip', 'none'] }, default: 'gzip' },
@@ -58,6 +71,8 @@ export type ConfigKey = keyof typeof CONFIG_SCHEMA;
 
 type ValueOf<T extends KeyType> = T extends { kind: 'int' } | { kind: 'size' }
   ? number
+  : T extends { kind: 'bool' }
+    ? boolean
   : T extends { kind: 'argv' }
     ? string[]
     : T extends { kind: 'enum'; values: readonly (infer V)[] }

@@ -29,6 +29,7 @@ export function parseSize(raw: unknown): number | undefined {
  */
 export function coerceEnvValue(type: KeyType, raw: string): unknown {
   if (type.kind === 'int') return /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+  if (type.kind === 'bool') return raw === 'true' ? true : raw === 'false' ? false : raw;
   if (type.kind === 'argv') {
     if (raw.trim().startsWith('[')) {
       try {
@@ -60,6 +61,9 @@ export function parseValue(type: KeyType, raw: unknown): Parsed {
       }
       return { ok: true, value: bytes };
     }
+    case 'bool':
+      if (typeof raw !== 'boolean') return { ok: false, expected: 'true or false' };
+      return { ok: true, value: raw };
     case 'enum':
       if (typeof raw !== 'string' || !type.values.includes(raw)) {
         return { ok: false, expected: `one of ${type.values.join(', ')}` };

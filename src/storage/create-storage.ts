@@ -1,6 +1,7 @@
 import type { AgentConfig, ConfigKey } from '../config/config-schema.js';
 import { ConfigError } from '../errors.js';
 import { createLocalStorage } from './local-storage.js';
+import { createS3Storage } from './s3-storage.js';
 import { createSwiftStorage } from './swift-storage.js';
 import type { Storage } from './storage.js';
 
@@ -17,6 +18,21 @@ export function createStorage(config: AgentConfig): Storage {
         key: config.swift_key,
         container: config.backup_swift_container,
         segmentSize: config.backup_segment_max_size,
+      });
+    case 's3':
+      requireKeys(config, ['s3_bucket']);
+      return createS3Storage({
+        bucket: config.s3_bucket,
+        region: config.s3_region,
+        partSize: config.s3_part_size,
+        queueSize: config.s3_queue_size,
+        forcePathStyle: config.s3_force_path_style,
+        ...(config.s3_prefix ? { prefix: config.s3_prefix } : {}),
+        ...(config.s3_endpoint ? { endpoint: config.s3_endpoint } : {}),
+        ...(config.s3_access_key ? { accessKeyId: config.s3_access_key, secretAccessKey: config.s3_secret_key } : {}),
+        ...(config.s3_server_side_encryption ? { serverSideEncryption: config.s3_server_side_encryption } : {}),
+        ...(config.s3_sse_kms_key_id ? { sseKmsKeyId: config.s3_sse_kms_key_id } : {}),
+        ...(config.s3_storage_class ? { storageClass: config.s3_storage_class } : {}),
       });
   }
 }

@@ -10,7 +10,7 @@ import { runAgent } from '../support/agent-runner.js';
 import { readArchive } from '../support/archive-reader.js';
 import { createNodeUnderTest, openRealNode, realNodeConfig, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
-import { swiftTestAccount } from '../support/object-store-env.js';
+import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 import { digestTree } from '../support/tree-digest.js';
 
@@ -224,40 +224,69 @@ describe('guest-agent backup and restore, end to end', function () {
     });
   });
 
-  describe('through OpenStack Swift', () => {
-    it('backs up into Swift in Trove layout and restores from it, byte for byte', async function () {
-      simOnly.call(this);
-      const container = `e2e-${process.pid}`;
-      const swift = {
-        storage_strategy: 'swift',
-        swift_auth_url: swiftTestAccount.authUrl,
-        swift_user: swiftTestAccount.user,
-        swift_key: swiftTestAccount.key,
-        backup_swift_container: container,
-        backup_segment_max_size: '256KiB',
-      };
-      const swiftStores = { storePath: path.join(base, 'unused-store'), catalogPath: path.join(base, 'swift-catalog') };
-      const a = await createNodeUnderTest(path.join(base, 'swift-a'), swiftStores, { tables: USER_TABLES, seed: 31 }, swift);
-      const b = await createNodeUnderTest(path.join(base, 'swift-b'), swiftStores, { seed: 32 }, swift);
-      await a.sim!.start();
-      await b.sim!.start();
+  describe('through the object stores', () => {
+    const stores: { name: string; settings: (bucket: string) => Record<string, unknown>; location: (bucket: string) => string; cleanUp: (bucket: string) => Promise<unknown> }[] = [
+      {
+        name: 'OpenStack Swift (Trove layout, several segments)',
+        settings: (container) => ({
+          storage_strategy: 'swift',
+          swift_auth_url: swiftTestAccount.authUrl,
+          swift_user: swiftTestAccount.user,
+          swift_key: swiftTestAccount.key,
+          backup_swift_container: container,
+          backup_segment_max_size: '256KiB',
+        }),
+        location: (container) => `http://127.0.0.1:8080/v1/AUTH_test/${container}/store-1.tar.gz`,
+        // Deleting the manifest removes its segments too, so the client's own segment deletes may 404.
+        cleanUp: (container) => execFileAsync('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', container]).catch(() => undefined),
+      },
+      {
+        name: 'S3 (through s3api, with a prefix)',
+        settings: (bucket) => ({
+          storage_strategy: 's3',
+          s3_bucket: bucket,
+          s3_endpoint: s3TestAccount.endpoint,
+          s3_region: s3TestAccount.region,
+          s3_force_path_style: true,
+          s3_access_key: s3TestAccount.accessKeyId,
+          s3_secret_key: s3TestAccount.secretAccessKey,
+          s3_prefix: 'cluster-a',
+          s3_part_size: '5MiB',
+        }),
+        location: (bucket) => `s3://${bucket}/cluster-a/store-1.tar.gz`,
+        cleanUp: (bucket) => execFileAsync('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', bucket]).catch(() => undefined),
+      },
+    ];
 
-      const backup = await runAgent(['backup', '--config', a.configFile, '--backup-id', 'swift-1', '--json']);
-      expect(backup.exitCode, backup.stderr).to.equal(0);
-      const rec = JSON.parse(await readFile(path.join(swiftStores.catalogPath, 'swift-1.json'), 'utf8')) as BackupRecord;
-      expect(rec.location).to.equal(`http://127.0.0.1:8080/v1/AUTH_test/${container}/swift-1.tar.gz`);
-      expect(rec.stored_bytes).to.be.greaterThan(3 * 256 * 1024); // several segments
+    for (const store of stores) {
+      it(`backs up into ${store.name} and restores from it, byte for byte`, async function () {
+        simOnly.call(this);
+        const bucket = `e2e-${store.settings('x').storage_strategy}-${process.pid}`;
+        const catalogs = { storePath: path.join(base, `unused-${bucket}`), catalogPath: path.join(base, `catalog-${bucket}`) };
+        const a = await createNodeUnderTest(path.join(base, `${bucket}-a`), catalogs, { tables: USER_TABLES, seed: 31 }, store.settings(bucket));
+        const b = await createNodeUnderTest(path.join(base, `${bucket}-b`), catalogs, { seed: 32 }, store.settings(bucket));
+        await a.sim!.start();
+        await b.sim!.start();
+        try {
+          const backup = await runAgent(['backup', '--config', a.configFile, '--backup-id', 'store-1', '--json']);
+          expect(backup.exitCode, backup.stderr).to.equal(0);
+          const rec = JSON.parse(await readFile(path.join(catalogs.catalogPath, 'store-1.json'), 'utf8')) as BackupRecord;
+          expect(rec.location).to.equal(store.location(bucket));
 
-      const restore = await runAgent(['restore', '--config', b.configFile, '--backup-id', 'swift-1']);
-      expect(restore.exitCode, restore.stderr).to.equal(0);
-      const original = (await liveState(a))[0]!;
-      const restored = (await liveState(b))[0]!;
-      for (const [name, digest] of original) {
-        if (name.startsWith('system/') || /\/(snapshots|backups)\//.test(name)) continue;
-        expect(restored.get(name), `${name} restored from Swift`).to.equal(digest);
-      }
-      // Deleting the manifest removes its segments too, so the client's own segment deletes may 404.
-      await execFileAsync('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', container]).catch(() => undefined);
-    });
+          const restore = await runAgent(['restore', '--config', b.configFile, '--backup-id', 'store-1']);
+          expect(restore.exitCode, restore.stderr).to.equal(0);
+          const original = (await liveState(a))[0]!;
+          const restored = (await liveState(b))[0]!;
+          for (const [name, digest] of original) {
+            if (name.startsWith('system/') || /\/(snapshots|backups)\//.test(name)) continue;
+            expect(restored.get(name), `${name} restored`).to.equal(digest);
+          }
+        } finally {
+          await a.sim!.stop();
+          await b.sim!.stop();
+          await store.cleanUp(bucket);
+        }
+      });
+    }
   });
 });

@@ -1,17 +1,59 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import {
+  CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { expect } from 'chai';
 import { ObjectNotFoundError, StorageAuthError } from '../../src/errors.js';
 import { createLocalStorage } from '../../src/storage/local-storage.js';
-import type { Storage } from '../../src/storage/storage.js';
+import { createS3Storage, type S3StorageOptions } from '../../src/storage/s3-storage.js';
+import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
 import { createSwiftStorage } from '../../src/storage/swift-storage.js';
-import { swiftTestAccount } from '../support/object-store-env.js';
+import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
 const run = promisify(execFile);
 const SEGMENT = 64 * 1024;
+const MiB = 1024 * 1024;
+
+/** Options of an S3 store on the test server in `bucket`. */
+const s3Options = (bucket: string, extra: Partial<S3StorageOptions> = {}): S3StorageOptions => ({
+  ...s3TestAccount,
+  bucket,
+  forcePathStyle: true,
+  partSize: 5 * MiB,
+  queueSize: 2,
+  ...extra,
+});
+
+/** A plain SDK client on the test server, to look behind the backend. */
+const s3Client = () =>
+  new S3Client({
+    endpoint: s3TestAccount.endpoint,
+    region: s3TestAccount.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3TestAccount.accessKeyId, secretAccessKey: s3TestAccount.secretAccessKey },
+  });
+
+/** Deletes every object (and unfinished upload) in the bucket, then the bucket. */
+async function removeS3Bucket(bucket: string): Promise<void> {
+  const storage = createS3Storage(s3Options(bucket));
+  const keys: string[] = [];
+  for await (const info of storage.list('')) keys.push(info.key);
+  for (const key of keys) await storage.delete(key);
+  const client = s3Client();
+  await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
+  client.destroy();
+}
 
 interface Backend {
   name: string;
@@ -42,6 +84,16 @@ const backends: Backend[] = [
       async cleanUp() {
         await run('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', container]).catch(() => undefined);
       },
+    };
+  })(),
+  (() => {
+    const bucket = `contract-s3-${randomBytes(4).toString('hex')}`;
+    return {
+      name: 's3',
+      async open(options = {}) {
+        return createS3Storage(s3Options(bucket, options));
+      },
+      cleanUp: () => removeS3Bucket(bucket),
     };
   })(),
 ];
@@ -192,5 +244,159 @@ describe('swift specifics', function () {
     expect(listing.trim()).to.equal('small.tar.gz');
     const { stdout: stat } = await run('swift', [...swiftCli, 'stat', container, 'small.tar.gz']);
     expect(stat).to.match(new RegExp(`ETag: "?${put.storeChecksum}"?`));
+  });
+});
+
+describe('s3 specifics', function () {
+  this.timeout(120_000);
+  const bucket = `compat-s3-${randomBytes(4).toString('hex')}`;
+  let tmp: string | undefined;
+  after(async () => {
+    await removeS3Bucket(bucket);
+    await removeDir(tmp);
+  });
+
+  it('round-trips a stream of three multipart parts with the same SHA-256', async () => {
+    const storage = createS3Storage(s3Options(bucket));
+    const size = 12 * MiB + 3;
+    const { stream, digest } = randomStream(size);
+    const put = await storage.put('big.tar.gz', stream, { datastore: 'cassandra' });
+    expect(put).to.deep.equal({ location: `s3://${bucket}/big.tar.gz`, size });
+    const info = await storage.head('big.tar.gz');
+    expect(info).to.deep.equal({ key: 'big.tar.gz', size, meta: { datastore: 'cassandra' } });
+    // A multipart ETag ends in the number of parts: 5 MiB + 5 MiB + 2 MiB + 3 bytes.
+    const client = s3Client();
+    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big.tar.gz' }));
+    client.destroy();
+    expect(head.ETag).to.match(/-3"?$/);
+    expect(sha256(await readAll(await storage.get('big.tar.gz')))).to.equal(digest);
+  });
+
+  it('refuses a wrong secret with a clear authentication error that hides the secret', async () => {
+    const storage = createS3Storage(s3Options(bucket, { secretAccessKey: 'wrong-secret-key' }));
+    for (const attempt of [() => storage.head('x'), () => storage.put('x.tar', Readable.from([Buffer.from('x')]), {})]) {
+      try {
+        await attempt();
+        expect.fail('a wrong secret was accepted');
+      } catch (err) {
+        expect(err).to.be.instanceOf(StorageAuthError);
+        const message = (err as Error).message;
+        expect(message).to.include(`bucket '${bucket}'`);
+        expect(message).to.include(s3TestAccount.endpoint);
+        expect(message).to.match(/check s3_access_key\/s3_secret_key or the instance's credentials/);
+        expect(message).not.to.include('wrong-secret-key');
+      }
+    }
+  });
+
+  it('writes objects that `aws s3 cp` reads back byte for byte', async () => {
+    const storage = createS3Storage(s3Options(bucket));
+    const { stream, digest } = randomStream(6 * MiB + 11);
+    await storage.put('cli/b-2.tar.gz', stream, {});
+    tmp = await makeTempDir('s3-cli');
+    const awsConfig = path.join(tmp, 'aws-config');
+    await writeFile(awsConfig, '[default]\ns3 =\n    addressing_style = path\n');
+    const downloaded = await run('/usr/bin/aws', ['--endpoint-url', s3TestAccount.endpoint, 's3', 'cp', `s3://${bucket}/cli/b-2.tar.gz`, '-'], {
+      encoding: 'buffer',
+      maxBuffer: 64 * MiB,
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: s3TestAccount.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3TestAccount.secretAccessKey,
+        AWS_DEFAULT_REGION: s3TestAccount.region,
+        AWS_CONFIG_FILE: awsConfig,
+      },
+    });
+    expect(sha256(downloaded.stdout)).to.equal(digest);
+  });
+
+  /** Keys with an unfinished multipart upload in the bucket. */
+  async function unfinishedUploads(): Promise<string[]> {
+    const client = s3Client();
+    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    client.destroy();
+    return (page.Uploads ?? []).map((upload) => upload.Key ?? '');
+  }
+
+  /** A source that fails with `message` after `limit` bytes. */
+  function failingSource(limit: number, message: string): Readable {
+    let sent = 0;
+    return new Readable({
+      read() {
+        if (sent >= limit) {
+          this.destroy(new Error(message));
+          return;
+        }
+        sent += MiB;
+        this.push(randomBytes(MiB));
+      },
+    });
+  }
+
+  it('reports the source error and leaves no parts when the source fails after a whole part', async () => {
+    const storage = createS3Storage(s3Options(bucket, { queueSize: 1 }));
+    try {
+      await storage.put('broken-mp.tar.gz', failingSource(12 * MiB, 'snapshot file vanished'), {});
+      expect.fail('the upload succeeded');
+    } catch (err) {
+      expect((err as Error).message).to.equal('snapshot file vanished');
+    }
+    expect(await storage.head('broken-mp.tar.gz')).to.equal(undefined);
+    expect(await unfinishedUploads()).to.deep.equal([]);
+  });
+
+  it('stops an upload on abort and leaves no parts', async () => {
+    const storage = createS3Storage(s3Options(bucket, { queueSize: 1 }));
+    const controller = new AbortController();
+    let sent = 0;
+    const source = new Readable({
+      read() {
+        sent += MiB;
+        if (sent === 8 * MiB) controller.abort();
+        this.push(randomBytes(MiB));
+      },
+    });
+    try {
+      await storage.put('aborted.tar.gz', source, {}, controller.signal);
+      expect.fail('the upload succeeded');
+    } catch (err) {
+      expect((err as Error).name).to.equal('AbortError');
+    }
+    expect(await storage.head('aborted.tar.gz')).to.equal(undefined);
+    // lib-storage aborts the multipart upload once its part in flight settles.
+    for (let i = 0; i < 50 && (await unfinishedUploads()).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await unfinishedUploads()).to.deep.equal([]);
+  });
+
+  it('deletes the unfinished multipart uploads of a key', async () => {
+    const storage = createS3Storage(s3Options(bucket, { prefix: 'p' }));
+    await storage.put('left.tar.gz', Readable.from([Buffer.from('x')]), {});
+    const client = s3Client();
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'p/left.tar.gz' }));
+    await client.send(new UploadPartCommand({ Bucket: bucket, Key: 'p/left.tar.gz', UploadId, PartNumber: 1, Body: randomBytes(5 * MiB) }));
+    client.destroy();
+    expect(await unfinishedUploads()).to.deep.equal(['p/left.tar.gz']);
+    await storage.delete('left.tar.gz');
+    expect(await storage.head('left.tar.gz')).to.equal(undefined);
+    expect(await unfinishedUploads()).to.deep.equal([]);
+  });
+
+  it('keeps the same key of two profiles apart', async () => {
+    const a = createS3Storage(s3Options(bucket, { prefix: 'cluster-a' }));
+    const b = createS3Storage(s3Options(bucket, { prefix: 'cluster-b' }));
+    const putA = await a.put('b-1.tar.gz', Readable.from([Buffer.from('from cluster a')]), {});
+    await b.put('b-1.tar.gz', Readable.from([Buffer.from('from cluster b, longer')]), {});
+    expect(putA.location).to.equal(`s3://${bucket}/cluster-a/b-1.tar.gz`);
+    expect((await readAll(await a.get('b-1.tar.gz'))).toString()).to.equal('from cluster a');
+    expect((await readAll(await b.get('b-1.tar.gz'))).toString()).to.equal('from cluster b, longer');
+    for (const [storage, size] of [[a, 14], [b, 22]] as const) {
+      const listed: ObjectInfo[] = [];
+      for await (const info of storage.list('')) listed.push(info);
+      expect(listed.map((info) => [info.key, info.size])).to.deep.equal([['b-1.tar.gz', size]]);
+    }
+    await a.delete('b-1.tar.gz');
+    expect(await a.head('b-1.tar.gz')).to.equal(undefined);
+    expect(await b.head('b-1.tar.gz')).to.deep.include({ key: 'b-1.tar.gz', size: 22 });
   });
 });

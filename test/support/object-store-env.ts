@@ -4,3 +4,11 @@ export const swiftTestAccount = {
   user: process.env.SWIFT_USER ?? 'test:tester',
   key: process.env.SWIFT_KEY ?? 'testing',
 };
+
+/** The same test Swift through its S3 API (s3api); path-style addressing is required. */
+export const s3TestAccount = {
+  endpoint: process.env.S3_ENDPOINT ?? 'http://127.0.0.1:8080',
+  accessKeyId: process.env.S3_ACCESS_KEY ?? 'test:tester',
+  secretAccessKey: process.env.S3_SECRET_KEY ?? 'testing',
+  region: process.env.S3_REGION ?? 'us-east-1',
+};
