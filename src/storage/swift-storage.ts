@@ -136,9 +136,11 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
   const metaHeaders = (meta: ObjectMeta): Record<string, string> =>
     Object.fromEntries(Object.entries(meta).map(([k, v]) => [`X-Object-Meta-${k}`, encodeURIComponent(v)]));
 
-  const deleteQuietly = async (path: string): Promise<void> => {
+  /** Deletes an object; false when the store did not confirm it. */
+  const deleteQuietly = async (path: string): Promise<boolean> => {
     const response = await request('DELETE', path).catch(() => undefined);
     await response?.body?.cancel();
+    return response !== undefined && [200, 204, 404].includes(response.status);
   };
 
   return {
@@ -209,9 +211,18 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
           storeChecksum: checksum,
         };
       } catch (err) {
-        // Leave no segment behind: a backup that failed does not exist.
-        for (const segment of segments) await deleteQuietly(objectPath(segment.name));
-        throw sourceError ?? err;
+        // Leave no segment behind: a backup that failed does not exist. When
+        // the store cannot be reached to delete them, say which are left.
+        const left: string[] = [];
+        for (const segment of segments) {
+          if (!(await deleteQuietly(objectPath(segment.name)))) left.push(segment.name);
+        }
+        const cause = sourceError ?? err;
+        if (left.length === 0) throw cause;
+        throw new StorageError(
+          `${errorMessage(cause)}; ${left.length} segment(s) of the failed upload could not be deleted from container ${options.container}: ${left.join(', ')} (delete them with 'swift delete ${options.container} ${left.join(' ')}')`,
+          { cause },
+        );
       }
     },
 

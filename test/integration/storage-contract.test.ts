@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -19,9 +19,19 @@ import { createS3Storage, type S3StorageOptions } from '../../src/storage/s3-sto
 import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
 import { createSwiftStorage } from '../../src/storage/swift-storage.js';
 import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
+import { repoRoot } from '../support/repo-paths.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
 const run = promisify(execFile);
+
+const objectStoreScript = () => path.join(repoRoot(), 'test/services/object-store.sh');
+
+/** Stops the test Swift's proxy server, the one process `object-store.sh up` then restarts. */
+async function stopProxy(): Promise<void> {
+  const stateDir = process.env.OBJECT_STORE_DIR ?? '/tmp/cga-object-store';
+  const [pid] = (await readFile(path.join(stateDir, 'run/proxy-server.pid'), 'utf8')).trim().split(/\s+/);
+  process.kill(Number(pid), 'SIGKILL');
+}
 const SEGMENT = 64 * 1024;
 const MiB = 1024 * 1024;
 
@@ -234,6 +244,33 @@ describe('swift specifics', function () {
     expect(stat).to.match(new RegExp(`ETag: "?${put.storeChecksum}"?`));
     const downloaded = await run('swift', [...swiftCli, 'download', container, 'b-1.tar.gz', '-o', '-'], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
     expect(sha256(downloaded.stdout)).to.equal(digest);
+  });
+
+  it('fails cleanly when the server stops mid-upload, and names the segments it could not remove', async () => {
+    const storage = createSwiftStorage({ ...swiftTestAccount, container, segmentSize: SEGMENT, requestTimeoutMs: 5_000 });
+    await storage.put('warm-up.tar', Readable.from([Buffer.from('x')]), {}); // container exists before the stop
+    let sent = 0;
+    const source = new Readable({
+      read() {
+        sent += 16_384;
+        // After two and a half segments, the proxy goes away (as a crashed or restarted server does).
+        if (sent === SEGMENT * 2.5) void stopProxy();
+        setTimeout(() => this.push(randomBytes(16_384)), sent > SEGMENT * 2 ? 20 : 0);
+      },
+    });
+    let message = '';
+    try {
+      await storage.put('cut.tar.gz', source, {});
+      expect.fail('the upload succeeded with the server stopped');
+    } catch (err) {
+      message = (err as Error).message;
+    } finally {
+      source.destroy();
+      await run('bash', [objectStoreScript(), 'up']);
+    }
+    expect(message).to.match(/swift: PUT .*cut_0000000\d failed: .*; 2 segment\(s\) of the failed upload could not be deleted from container compat-[0-9a-f]+: cut_00000000, cut_00000001 \(delete them with 'swift delete/);
+    const { stdout: listing } = await run('swift', [...swiftCli, 'list', container, '--prefix', 'cut']);
+    expect(listing.trim().split('\n')).to.deep.equal(['cut_00000000', 'cut_00000001']); // exactly the reported ones, no manifest
   });
 
   it('copies a one-segment stream to its final name and keeps no segment', async () => {
