@@ -201,18 +201,11 @@ export function createS3Storage(options: S3StorageOptions): Storage {
       await ensureBucket();
       const target = fullKey(key);
       let size = 0;
-      // lib-storage reports a failing body as its own error: keep the real reason.
-      let sourceError: unknown;
       const body = Readable.from(
         (async function* () {
-          try {
-            for await (const chunk of data) {
-              size += (chunk as Buffer).length;
-              yield chunk as Buffer;
-            }
-          } catch (err) {
-            sourceError = err;
-            throw err;
+          for await (const chunk of data) {
+            size += (chunk as Buffer).length;
+            yield chunk as Buffer;
           }
         })(),
         { objectMode: false },
@@ -235,9 +228,21 @@ export function createS3Storage(options: S3StorageOptions): Storage {
         await upload.done();
       } catch (err) {
         body.destroy();
-        if (sourceError !== undefined) throw sourceError;
-        if ((err as Error).name === 'AbortError') throw err;
-        throw failure('upload', key, err);
+        // The source's own failure is the one to report. When the SDK gives up
+        // first, tearing down its iteration destroys the source with an
+        // AbortError: that is only a consequence (our own abort is the signal).
+        if (data.errored && (data.errored as Error).name !== 'AbortError') throw data.errored;
+        // lib-storage also reports its own internal aborts as AbortError: only ours is an abort.
+        if (signal?.aborted) throw err;
+        // lib-storage aborts its multipart upload, unless the store is gone:
+        // then the parts stay, and the operator must be told how to remove them.
+        const cleaned = await abortMultipartUploads(target).then(() => true, () => false);
+        const error = failure('upload', key, err);
+        if (cleaned) throw error;
+        throw new (error.constructor as typeof StorageError)(
+          `${error.message}; unfinished multipart parts of ${target} may remain in bucket '${bucket}': deleting the backup removes them (or 'aws s3api list-multipart-uploads --bucket ${bucket}' and abort-multipart-upload)`,
+          { cause: err },
+        );
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }

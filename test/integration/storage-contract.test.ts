@@ -406,6 +406,33 @@ describe('s3 specifics', function () {
     expect(await unfinishedUploads()).to.deep.equal([]);
   });
 
+  it('fails cleanly when the server stops mid-upload, says how to remove the parts left, and delete removes them', async () => {
+    const storage = createS3Storage(s3Options(bucket, { queueSize: 1 }));
+    let sent = 0;
+    const source = new Readable({
+      read() {
+        sent += MiB;
+        // One part is stored; then the server goes away (as a crashed or restarted proxy does).
+        if (sent === 7 * MiB) void stopProxy();
+        this.push(randomBytes(MiB));
+      },
+    });
+    let message = '';
+    try {
+      await storage.put('cut.tar.gz', source, {});
+      expect.fail('the upload succeeded with the server stopped');
+    } catch (err) {
+      message = (err as Error).message;
+    } finally {
+      source.destroy();
+      await run('bash', [objectStoreScript(), 'up']);
+    }
+    expect(message).to.match(/^s3: upload of 'cut\.tar\.gz' in bucket 'compat-s3-[0-9a-f]+' at .* failed: .*; unfinished multipart parts of cut\.tar\.gz may remain in bucket 'compat-s3-[0-9a-f]+': deleting the backup removes them/);
+    expect(await storage.head('cut.tar.gz')).to.equal(undefined);
+    await storage.delete('cut.tar.gz');
+    expect(await unfinishedUploads()).to.deep.equal([]);
+  });
+
   it('deletes the unfinished multipart uploads of a key', async () => {
     const storage = createS3Storage(s3Options(bucket, { prefix: 'p' }));
     await storage.put('left.tar.gz', Readable.from([Buffer.from('x')]), {});
