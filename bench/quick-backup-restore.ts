@@ -4,7 +4,7 @@
  * guest-agent command, with wall time, MB/s of raw data and the command's
  * peak RSS (from /proc via `ps` sampling of the child). Not part of the tests.
  *
- *   npm run build && node dist/bench/quick-backup-restore.js [--size 1GiB] [--compression gzip|none] [--storage local|swift]
+ *   npm run build && node dist/bench/quick-backup-restore.js [--size 1GiB] [--compression gzip|none] [--storage local|swift|s3] [--baseline]
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,7 +15,7 @@ import type { BackupRecord } from '../src/catalog/backup-record.js';
 import { parseSize } from '../src/config/parse-value.js';
 import { formatBytes } from '../src/util/format-bytes.js';
 import { createNodeUnderTest } from '../test/support/e2e-nodes.js';
-import { swiftTestAccount } from '../test/support/object-store-env.js';
+import { s3TestAccount, swiftTestAccount } from '../test/support/object-store-env.js';
 import { guestAgentBin } from '../test/support/repo-paths.js';
 import { stopAllSimNodes } from '../test/support/sim-node/index.js';
 
@@ -44,17 +44,48 @@ async function measure(args: string[]): Promise<Measured> {
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, peakRssBytes: peak };
 }
 
+/**
+ * What a user would otherwise write, on the same data directory and server:
+ * tar (| gzip -1) | swift upload --use-slo / aws s3 cp -, and back. Run
+ * through bash on purpose (the pipeline is the thing measured), under
+ * /usr/bin/time for wall time and the largest process's peak RSS.
+ */
+async function shellBaseline(storage: string, dataDir: string, bucket: string, gzip: boolean): Promise<Record<string, Measured>> {
+  const zip = gzip ? ' | gzip -1' : '';
+  const unzip = gzip ? ' | gunzip' : '';
+  const swift = `swift -A ${swiftTestAccount.authUrl} -U ${swiftTestAccount.user} -K ${swiftTestAccount.key}`;
+  const restoreDir = `${dataDir}.baseline`;
+  const env = { AWS_ACCESS_KEY_ID: s3TestAccount.accessKeyId, AWS_SECRET_ACCESS_KEY: s3TestAccount.secretAccessKey, AWS_DEFAULT_REGION: s3TestAccount.region };
+  const aws = `/usr/bin/aws --endpoint-url ${s3TestAccount.endpoint}`;
+  const [up, down] =
+    storage === 'swift'
+      ? [`tar -C ${dataDir} -cf - .${zip} | ${swift} upload --use-slo -S 67108864 --object-name baseline.tar ${bucket} -`, `${swift} download ${bucket} baseline.tar -o -${unzip} | tar -C ${restoreDir} -xf -`]
+      : [`tar -C ${dataDir} -cf - .${zip} | ${aws} s3 cp - s3://${bucket}/baseline.tar`, `${aws} s3 cp s3://${bucket}/baseline.tar -${unzip} | tar -C ${restoreDir} -xf -`];
+  const timed = async (command: string): Promise<Measured> => {
+    const result = await execa('/usr/bin/time', ['-f', '%e %M', 'bash', '-o', 'pipefail', '-c', command], { env, reject: false });
+    if (result.exitCode !== 0) throw new Error(`baseline failed: ${result.stderr.split('\n').slice(-3).join(' ')}`);
+    const [seconds, kb] = result.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+    return { seconds: seconds!, peakRssBytes: kb! * 1024 };
+  };
+  await execa('mkdir', ['-p', restoreDir]);
+  const label = storage === 'swift' ? 'swift upload --use-slo' : 'aws s3 cp -';
+  return { [`shell backup (${label})`]: await timed(up), [`shell restore (${label})`]: await timed(down) };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: '1GiB' }, compression: { type: 'string', default: 'gzip' }, storage: { type: 'string', default: 'local' } } });
+  const { values } = parseArgs({ options: { size: { type: 'string', default: '1GiB' }, compression: { type: 'string', default: 'gzip' }, storage: { type: 'string', default: 'local' }, baseline: { type: 'boolean', default: false } } });
   const size = parseSize(values.size);
   if (!size) throw new Error(`--size '${values.size}' is not a size`);
   const base = path.join(os.tmpdir(), `cga-bench-${process.pid}`);
   await mkdir(base, { recursive: true });
   const stores = { storePath: path.join(base, 'store'), catalogPath: path.join(base, 'catalog') };
   const extra: Record<string, unknown> = { backup_compression: values.compression };
+  const bucket = `bench-${process.pid}`;
   if (values.storage === 'swift') {
     // The test Swift of test/services/object-store.sh, 64 MiB segments as in production-like runs.
-    Object.assign(extra, { storage_strategy: 'swift', swift_auth_url: swiftTestAccount.authUrl, swift_user: swiftTestAccount.user, swift_key: swiftTestAccount.key, backup_swift_container: `bench-${process.pid}`, backup_segment_max_size: '64MiB' });
+    Object.assign(extra, { storage_strategy: 'swift', swift_auth_url: swiftTestAccount.authUrl, swift_user: swiftTestAccount.user, swift_key: swiftTestAccount.key, backup_swift_container: bucket, backup_segment_max_size: '64MiB' });
+  } else if (values.storage === 's3') {
+    Object.assign(extra, { storage_strategy: 's3', s3_bucket: bucket, s3_endpoint: s3TestAccount.endpoint, s3_region: s3TestAccount.region, s3_force_path_style: true, s3_access_key: s3TestAccount.accessKeyId, s3_secret_key: s3TestAccount.secretAccessKey, s3_part_size: '16MiB', s3_queue_size: 4 });
   }
   try {
     const perTable = Math.floor(size / 4);
@@ -67,6 +98,10 @@ async function main(): Promise<void> {
     const record = JSON.parse(await readFile(path.join(stores.catalogPath, 'bench-1.json'), 'utf8')) as BackupRecord;
     const restore = await measure(['restore', '--config', b.configFile, '--backup-id', 'bench-1']);
     const mbps = (m: Measured) => (record.raw_bytes / 1e6 / m.seconds).toFixed(1);
+    if (values.baseline && values.storage !== 'local') {
+      const shell = await shellBaseline(values.storage!, a.dataDirs[0]!, bucket, values.compression === 'gzip');
+      for (const [label, m] of Object.entries(shell)) process.stdout.write(`${label.padEnd(32)} ${m.seconds.toFixed(1)} s  ${mbps(m)} MB/s  peak RSS ${formatBytes(m.peakRssBytes)}\n`);
+    }
     process.stdout.write(
       `${values.storage}: ${formatBytes(record.raw_bytes)} raw, ${formatBytes(record.stored_bytes)} stored (${record.compression}), ${record.file_count} files, ${os.cpus().length} cores\n` +
         `backup  ${backup.seconds.toFixed(1)} s  ${mbps(backup)} MB/s  peak RSS ${formatBytes(backup.peakRssBytes)}\n` +
@@ -75,8 +110,9 @@ async function main(): Promise<void> {
   } finally {
     await stopAllSimNodes();
     await rm(base, { recursive: true, force: true });
-    if (values.storage === 'swift') {
-      await execa('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', String(extra.backup_swift_container)], { reject: false });
+    if (values.storage !== 'local') {
+      await execa('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', bucket], { reject: false });
+      await execa('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', `${bucket}+segments`], { reject: false });
     }
   }
 }
