@@ -66,13 +66,17 @@ export async function findSnapshotFiles(dataDirectories: string[], tag: string):
   return { files, totalBytes: files.reduce((sum, f) => sum + f.size, 0) };
 }
 
-/** Bytes available to an unprivileged writer on the filesystem holding `dir` (or its nearest existing parent). */
-export async function freeBytes(dir: string): Promise<number> {
+/**
+ * Space available to an unprivileged writer on the file system holding `dir`
+ * (or its nearest existing parent, for a directory not created yet), and that
+ * file system's device id, so callers can count each file system once.
+ */
+export async function freeSpace(dir: string): Promise<{ bytes: number; device: number }> {
   let current = path.resolve(dir);
   for (;;) {
     try {
-      const fs = await statfs(current);
-      return fs.bavail * fs.bsize;
+      const [fs, info] = await Promise.all([statfs(current), stat(current)]);
+      return { bytes: fs.bavail * fs.bsize, device: info.dev };
     } catch (err) {
       const parent = path.dirname(current);
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || parent === current) throw err;

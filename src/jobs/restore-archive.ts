@@ -1,10 +1,10 @@
-import { chown, mkdir, rm, stat } from 'node:fs/promises';
+import { chown, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createDecompressor } from '../archive/compression.js';
 import { ByteMeter, DigestStream } from '../archive/digest-stream.js';
 import { extractArchive } from '../archive/tar-extract.js';
 import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
-import { freeBytes } from '../cassandra/data-layout.js';
+import { freeSpace } from '../cassandra/data-layout.js';
 import { resolveDataOwner, type Owner } from '../cassandra/data-owner.js';
 import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, InsufficientSpaceError, ServiceError, errorMessage } from '../errors.js';
 import { formatBytes } from '../util/format-bytes.js';
@@ -159,13 +159,11 @@ async function rollBack(ctx: JobContext, swap: DirectorySwap, cause: unknown): P
 async function checkFreeSpace(dataDirectories: string[], rawBytes: number): Promise<void> {
   const needed = Math.ceil(rawBytes * SPACE_MARGIN);
   // Fresh directories are siblings of the live ones: count each file system once.
-  const seen = new Map<number, string>();
+  const checked = new Set<number>();
   for (const dir of dataDirectories) {
-    const parent = path.dirname(dir);
-    const device = (await stat(parent).catch(() => stat(path.dirname(parent)))).dev;
-    if (seen.has(device)) continue;
-    seen.set(device, parent);
-    const available = await freeBytes(parent);
+    const { bytes: available, device } = await freeSpace(path.dirname(dir));
+    if (checked.has(device)) continue;
+    checked.add(device);
     if (available < needed) {
       throw new InsufficientSpaceError(`restore needs ${formatBytes(needed)} free beside ${dir}, only ${formatBytes(available)} is available; free space or grow the volume, then retry`);
     }

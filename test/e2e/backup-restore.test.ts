@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -8,7 +8,7 @@ import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { runAgent } from '../support/agent-runner.js';
 import { readArchive } from '../support/archive-reader.js';
-import { createNodeUnderTest, openRealNode, realNodeConfig, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, openRealNode, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -59,13 +59,6 @@ describe('guest-agent backup and restore, end to end', function () {
 
   /** Data directories as they are, minus what Cassandra changes by itself. */
   const liveState = async (node: NodeUnderTest) => Promise.all(node.dataDirs.map((dir) => digestTree(dir)));
-  const leftovers = async (node: NodeUnderTest): Promise<string[]> => {
-    const names: string[] = [];
-    for (const dir of node.dataDirs) {
-      names.push(...(await readdir(path.dirname(dir))).filter((n) => n.includes('.restore-') || n.includes('.pre-restore-')));
-    }
-    return names;
-  };
 
   describe('a full backup', () => {
     let rec: BackupRecord;
@@ -146,7 +139,7 @@ describe('guest-agent backup and restore, end to end', function () {
         if (keyspace === 'system') continue;
         expect(restored.get(name), `${name} restored byte for byte`).to.equal(file.sha256);
       }
-      expect(await leftovers(target)).to.deep.equal([]);
+      expect(await restoreLeftovers(target)).to.deep.equal([]);
     });
 
     it('empties the commitlog, so a crashed node replays none of its old writes over the restored data', async function () {

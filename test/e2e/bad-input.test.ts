@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import yaml from 'js-yaml';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { runAgent, type AgentRun } from '../support/agent-runner.js';
-import { createNodeUnderTest, realNodeConfig, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { tarOf } from '../support/tar-builder.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -57,8 +57,6 @@ describe('guest-agent on bad input', function () {
     running: await node.sim!.isRunning(),
     files: Object.fromEntries((await Promise.all(node.dataDirs.map((d) => digestTree(d, ['snapshots'])))).flatMap((m) => [...m])),
   });
-  const leftovers = async (node: NodeUnderTest): Promise<string[]> =>
-    (await readdir(path.dirname(node.dataDirs[0]!))).filter((n) => n.includes('.restore-') || n.includes('.pre-restore-'));
 
   const expectRestoreRefused = async (id: string, message: RegExp, node: NodeUnderTest = target): Promise<AgentRun> => {
     const before = await nodeState(node);
@@ -66,7 +64,7 @@ describe('guest-agent on bad input', function () {
     expect(result.exitCode, result.stderr).to.equal(1);
     expect(result.stderr).to.match(message);
     expect(await nodeState(node)).to.deep.equal(before);
-    expect(await leftovers(node)).to.deep.equal([]);
+    expect(await restoreLeftovers(node)).to.deep.equal([]);
     return result;
   };
 
@@ -197,7 +195,7 @@ describe('guest-agent on bad input', function () {
       const after = await nodeState(target);
       expect(after.running).to.equal(true);
       expect(withoutSystemKeyspace(after.files)).to.deep.equal(withoutSystemKeyspace(before.files));
-      expect(await leftovers(target)).to.deep.equal([]);
+      expect(await restoreLeftovers(target)).to.deep.equal([]);
     });
   });
 

@@ -32,6 +32,22 @@ async function stopProxy(): Promise<void> {
   const [pid] = (await readFile(path.join(stateDir, 'run/proxy-server.pid'), 'utf8')).trim().split(/\s+/);
   process.kill(Number(pid), 'SIGKILL');
 }
+
+/**
+ * Uploads from a source that stops the server part-way, brings the server back
+ * whatever happens, and returns the error the upload failed with.
+ */
+async function putWhileServerStops(storage: Storage, key: string, source: Readable): Promise<string> {
+  try {
+    await storage.put(key, source, {});
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    source.destroy();
+    await run('bash', [objectStoreScript(), 'up']);
+  }
+  expect.fail('the upload succeeded with the server stopped');
+}
 const SEGMENT = 64 * 1024;
 const MiB = 1024 * 1024;
 
@@ -258,16 +274,7 @@ describe('swift specifics', function () {
         setTimeout(() => this.push(randomBytes(16_384)), sent > SEGMENT * 2 ? 20 : 0);
       },
     });
-    let message = '';
-    try {
-      await storage.put('cut.tar.gz', source, {});
-      expect.fail('the upload succeeded with the server stopped');
-    } catch (err) {
-      message = (err as Error).message;
-    } finally {
-      source.destroy();
-      await run('bash', [objectStoreScript(), 'up']);
-    }
+    const message = await putWhileServerStops(storage, 'cut.tar.gz', source);
     expect(message).to.match(/swift: PUT .*cut_0000000\d failed: .*; 2 segment\(s\) of the failed upload could not be deleted from container compat-[0-9a-f]+: cut_00000000, cut_00000001 \(delete them with 'swift delete/);
     const { stdout: listing } = await run('swift', [...swiftCli, 'list', container, '--prefix', 'cut']);
     expect(listing.trim().split('\n')).to.deep.equal(['cut_00000000', 'cut_00000001']); // exactly the reported ones, no manifest
@@ -417,16 +424,7 @@ describe('s3 specifics', function () {
         this.push(randomBytes(MiB));
       },
     });
-    let message = '';
-    try {
-      await storage.put('cut.tar.gz', source, {});
-      expect.fail('the upload succeeded with the server stopped');
-    } catch (err) {
-      message = (err as Error).message;
-    } finally {
-      source.destroy();
-      await run('bash', [objectStoreScript(), 'up']);
-    }
+    const message = await putWhileServerStops(storage, 'cut.tar.gz', source);
     expect(message).to.match(/^s3: upload of 'cut\.tar\.gz' in bucket 'compat-s3-[0-9a-f]+' at .* failed: .*; unfinished multipart parts of cut\.tar\.gz may remain in bucket 'compat-s3-[0-9a-f]+': deleting the backup removes them/);
     expect(await storage.head('cut.tar.gz')).to.equal(undefined);
     await storage.delete('cut.tar.gz');

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { readCassandraYaml } from '../../src/cassandra/cassandra-yaml.js';
@@ -60,4 +60,13 @@ export async function writeAgentConfig(file: string, sim: SimNode, stores: Agent
     ...extra,
   };
   await writeFile(file, yaml.dump(config), { mode: 0o600 });
+}
+
+/** What a restore leaves beside the data directories if it did not clean up: `*.restore-*`, `*.pre-restore-*`. */
+export async function restoreLeftovers(node: NodeUnderTest): Promise<string[]> {
+  const names: string[] = [];
+  for (const dir of node.dataDirs) {
+    names.push(...(await readdir(path.dirname(dir))).filter((n) => n.includes('.restore-') || n.includes('.pre-restore-')));
+  }
+  return names;
 }
