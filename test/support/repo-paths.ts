@@ -15,9 +15,18 @@ export function repoRoot(): string {
 
 /** Captured outputs of a real Cassandra 4.0 node (../shared beside the repository). */
 export function cassandraFactsDir(): string {
-  const dir = process.env.CASSANDRA_FACTS_DIR ?? path.resolve(repoRoot(), '../shared/data/cassandra-4.0');
+  return sharedDataDir('cassandra-4.0', 'CASSANDRA_FACTS_DIR');
+}
+
+/** Trove's captured messages and crypto vectors (../shared beside the repository). */
+export function troveFactsDir(): string {
+  return sharedDataDir('trove', 'TROVE_FACTS_DIR');
+}
+
+function sharedDataDir(name: string, override: string): string {
+  const dir = process.env[override] ?? path.resolve(repoRoot(), '../shared/data', name);
   if (!existsSync(dir)) {
-    throw new Error(`captured Cassandra 4.0 outputs not found at ${dir}: put shared/ beside the repository or set CASSANDRA_FACTS_DIR`);
+    throw new Error(`captured data '${name}' not found at ${dir}: put shared/ beside the repository or set ${override}`);
   }
   return dir;
 }
