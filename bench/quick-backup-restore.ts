@@ -11,10 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { parseArgs } from 'node:util';
-import type { BackupRecord } from '../src/catalog/backup-record.js';
 import { parseSize } from '../src/config/parse-value.js';
 import { formatBytes } from '../src/util/format-bytes.js';
-import { createNodeUnderTest } from '../test/support/e2e-nodes.js';
+import { createNodeUnderTest, readCatalogRecord } from '../test/support/e2e-nodes.js';
 import { s3TestAccount, swiftTestAccount } from '../test/support/object-store-env.js';
 import { guestAgentBin } from '../test/support/repo-paths.js';
 import { stopAllSimNodes } from '../test/support/sim-node/index.js';
@@ -78,7 +77,7 @@ async function main(): Promise<void> {
   if (!size) throw new Error(`--size '${values.size}' is not a size`);
   const base = path.join(os.tmpdir(), `cga-bench-${process.pid}`);
   await mkdir(base, { recursive: true });
-  const stores = { storePath: path.join(base, 'store'), catalogPath: path.join(base, 'catalog') };
+  const stores = { storePath: path.join(base, 'store') };
   const extra: Record<string, unknown> = { backup_compression: values.compression };
   const bucket = `bench-${process.pid}`;
   if (values.storage === 'swift') {
@@ -95,7 +94,7 @@ async function main(): Promise<void> {
     await a.sim!.start();
     await b.sim!.start();
     const backup = await measure(['backup', '--config', a.configFile, '--backup-id', 'bench-1']);
-    const record = JSON.parse(await readFile(path.join(stores.catalogPath, 'bench-1.json'), 'utf8')) as BackupRecord;
+    const record = await readCatalogRecord(a.configFile, 'bench-1');
     const restore = await measure(['restore', '--config', b.configFile, '--backup-id', 'bench-1']);
     const mbps = (m: Measured) => (record.raw_bytes / 1e6 / m.seconds).toFixed(1);
     if (values.baseline && values.storage !== 'local') {

@@ -1,4 +1,4 @@
-import { createLocalCatalog } from '../catalog/local-catalog.js';
+import { createStorageCatalog } from '../catalog/storage-catalog.js';
 import { openCassandraNode } from '../cassandra/cassandra-node.js';
 import { loadConfig } from '../config/load-config.js';
 import type { JobContext } from '../jobs/job-context.js';
@@ -9,11 +9,12 @@ import type { Progress } from '../util/progress.js';
 export async function setUpJob(configFile: string | undefined, progress: Progress, signal: AbortSignal): Promise<JobContext> {
   const config = await loadConfig(configFile);
   const node = await openCassandraNode(config);
+  const storage = createStorage(config);
   return {
     config,
     node,
-    storage: createStorage(config),
-    catalog: createLocalCatalog(config.catalog_path),
+    storage,
+    catalog: createStorageCatalog(storage),
     progress,
     signal,
   };

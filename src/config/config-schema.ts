@@ -31,7 +31,6 @@ export const CONFIG_SCHEMA = {
   restore_namespace: { type: { kind: 'string' }, default: 'strategies' },
   storage_strategy: { type: { kind: 'enum', values: ['local', 'swift', 's3'] }, default: 'local' },
   backup_local_path: { type: path, default: '/var/lib/cassandra-guest-agent/backups' },
-  catalog_path: { type: path, default: '/var/lib/cassandra-guest-agent/catalog' },
   backup_swift_container: { type: { kind: 'string' }, default: 'database_backups' },
   swift_auth_url: { type: { kind: 'string', allowEmpty: true }, default: '' },
   swift_user: { type: { kind: 'string', allowEmpty: true }, default: '' },
@@ -65,6 +64,19 @@ export const CONFIG_SCHEMA = {
   cql_host: { type: { kind: 'string' }, default: '127.0.0.1' },
   cql_port: { type: { kind: 'int', min: 1, max: 65535 }, default: 9042 },
   data_owner: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  transport_url: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
+  instance_rpc_encr_key: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
+  trove_guest_info_file: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  trove_guestagent_conf_file: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  control_exchange: { type: { kind: 'string' }, default: 'openstack' },
+  conductor_topic: { type: { kind: 'string' }, default: 'trove-conductor' },
+  report_interval: { type: seconds(3600), default: 30 },
+  amqp_durable_queues: { type: { kind: 'bool' }, default: false },
+  amqp_auto_delete: { type: { kind: 'bool' }, default: false },
+  rabbit_ha_queues: { type: { kind: 'bool' }, default: false },
+  rabbit_quorum_queue: { type: { kind: 'bool' }, default: false },
+  rabbit_transient_queues_ttl: { type: seconds(86400 * 7), default: 1800 },
+  log_format: { type: { kind: 'enum', values: ['auto', 'json', 'text'] }, default: 'auto' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;

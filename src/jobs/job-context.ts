@@ -1,4 +1,4 @@
-import type { Catalog } from '../catalog/local-catalog.js';
+import type { Catalog } from '../catalog/catalog.js';
 import type { CassandraNode } from '../cassandra/cassandra-node.js';
 import type { AgentConfig } from '../config/config-schema.js';
 import type { Storage } from '../storage/storage.js';

@@ -109,7 +109,7 @@ export async function restoreArchive(ctx: JobContext, backupId: string): Promise
 export async function loadRestorableRecord(ctx: JobContext, backupId: string): Promise<BackupRecord> {
   const record = await ctx.catalog.get(backupId);
   if (!record) {
-    throw new BackupNotFoundError(`backup ${backupId} is not in the catalog (${ctx.config.catalog_path}); check the id and catalog_path`);
+    throw new BackupNotFoundError(`backup ${backupId} is not in the catalog (${ctx.catalog.description}); check the id and the storage settings`);
   }
   const reason = incompleteReason(record);
   if (reason) throw new BackupNotFoundError(`backup ${backupId} cannot be restored: ${reason}`);

@@ -8,7 +8,7 @@ import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { runAgent } from '../support/agent-runner.js';
 import { readArchive } from '../support/archive-reader.js';
-import { createNodeUnderTest, openRealNode, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, openRealNode, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest, readCatalogRecord } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -32,11 +32,11 @@ describe('guest-agent backup and restore, end to end', function () {
 
   before(async () => {
     base = await makeTempDir('e2e');
-    stores = { storePath: path.join(base, 'store'), catalogPath: path.join(base, 'catalog') };
+    stores = { storePath: path.join(base, 'store') };
     if (real) {
       source = target = await openRealNode(real);
       const config = await loadConfig(real);
-      stores = { storePath: config.backup_local_path, catalogPath: config.catalog_path };
+      stores = { storePath: config.backup_local_path };
       return;
     }
     source = await createNodeUnderTest(path.join(base, 'node-a'), stores, { tables: USER_TABLES, seed: 1 });
@@ -50,8 +50,7 @@ describe('guest-agent backup and restore, end to end', function () {
     await removeDir(base);
   });
 
-  const record = async (id: string): Promise<BackupRecord> =>
-    JSON.parse(await readFile(path.join(stores.catalogPath, `${id}.json`), 'utf8')) as BackupRecord;
+  const record = (id: string): Promise<BackupRecord> => readCatalogRecord(source.configFile, id);
   const objectFile = (rec: BackupRecord): string => new URL(rec.location).pathname;
   const simOnly = function (this: Mocha.Context): void {
     if (real) this.skip();
@@ -255,7 +254,7 @@ describe('guest-agent backup and restore, end to end', function () {
       it(`backs up into ${store.name} and restores from it, byte for byte`, async function () {
         simOnly.call(this);
         const bucket = `e2e-${store.settings('x').storage_strategy}-${process.pid}`;
-        const catalogs = { storePath: path.join(base, `unused-${bucket}`), catalogPath: path.join(base, `catalog-${bucket}`) };
+        const catalogs = { storePath: path.join(base, `unused-${bucket}`) };
         const a = await createNodeUnderTest(path.join(base, `${bucket}-a`), catalogs, { tables: USER_TABLES, seed: 31 }, store.settings(bucket));
         const b = await createNodeUnderTest(path.join(base, `${bucket}-b`), catalogs, { seed: 32 }, store.settings(bucket));
         await a.sim!.start();
@@ -263,7 +262,7 @@ describe('guest-agent backup and restore, end to end', function () {
         try {
           const backup = await runAgent(['backup', '--config', a.configFile, '--backup-id', 'store-1', '--json']);
           expect(backup.exitCode, backup.stderr).to.equal(0);
-          const rec = JSON.parse(await readFile(path.join(catalogs.catalogPath, 'store-1.json'), 'utf8')) as BackupRecord;
+          const rec = await readCatalogRecord(a.configFile, 'store-1');
           expect(rec.location).to.equal(store.location(bucket));
 
           const restore = await runAgent(['restore', '--config', b.configFile, '--backup-id', 'store-1']);

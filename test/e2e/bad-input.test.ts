@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import yaml from 'js-yaml';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { runAgent, type AgentRun } from '../support/agent-runner.js';
-import { createNodeUnderTest, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest, localRecordFile } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { tarOf } from '../support/tar-builder.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -30,7 +30,7 @@ describe('guest-agent on bad input', function () {
   before(async function () {
     if (realNodeConfig()) this.skip();
     base = await makeTempDir('bad');
-    stores = { storePath: path.join(base, 'store'), catalogPath: path.join(base, 'catalog') };
+    stores = { storePath: path.join(base, 'store') };
     source = await createNodeUnderTest(path.join(base, 'node-a'), stores, { seed: 3, tables: [{ keyspace: 'shop', table: 'orders', sstables: 2, bytes: 2_000_000 }, { keyspace: 'shop', table: 'customers', sstables: 1, bytes: 50_000 }] });
     target = await createNodeUnderTest(path.join(base, 'node-b'), stores, { seed: 4 });
     await source.sim!.start();
@@ -42,9 +42,12 @@ describe('guest-agent on bad input', function () {
     await removeDir(base);
   });
 
-  const recordFile = (id: string) => path.join(stores.catalogPath, `${id}.json`);
+  const recordFile = (id: string) => localRecordFile(stores, id);
   const readRecord = async (id: string) => JSON.parse(await readFile(recordFile(id), 'utf8')) as BackupRecord;
-  const writeRecord = (rec: BackupRecord) => writeFile(recordFile(rec.id), JSON.stringify(rec));
+  const writeRecord = async (rec: BackupRecord) => {
+    await mkdir(path.dirname(recordFile(rec.id)), { recursive: true });
+    await writeFile(recordFile(rec.id), JSON.stringify(rec));
+  };
   const objectPath = (rec: BackupRecord) => new URL(rec.location).pathname;
   const backup = async (id: string, extra: string[] = []): Promise<BackupRecord> => {
     const result = await runAgent(['backup', '--config', source.configFile, '--backup-id', id, ...extra]);
@@ -70,7 +73,7 @@ describe('guest-agent on bad input', function () {
 
   describe('restore', () => {
     it('refuses an unknown backup id', async () => {
-      await expectRestoreRefused('no-such-backup', /backup no-such-backup is not in the catalog \(.*\); check the id and catalog_path/);
+      await expectRestoreRefused('no-such-backup', /backup no-such-backup is not in the catalog \(local storage, catalog\/\); check the id and the storage settings/);
     });
 
     it('refuses a backup whose stored object is missing', async () => {

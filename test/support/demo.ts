@@ -4,14 +4,13 @@
  * restore into a second simulated node, and proof that the restored files are
  * byte-identical to the backed-up ones. Every step is printed.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { formatBytes } from '../../src/util/format-bytes.js';
 import { readArchive } from './archive-reader.js';
-import { createNodeUnderTest } from './e2e-nodes.js';
+import { createNodeUnderTest, readCatalogRecord } from './e2e-nodes.js';
 import { guestAgentBin } from './repo-paths.js';
 import { stopAllSimNodes } from './sim-node/index.js';
 import { digestTree } from './tree-digest.js';
@@ -27,7 +26,7 @@ async function agent(args: string[]): Promise<void> {
 async function main(): Promise<void> {
   const base = path.join(os.tmpdir(), `cassandra-guest-agent-demo-${process.pid}`);
   await mkdir(base, { recursive: true });
-  const stores = { storePath: path.join(base, 'backups'), catalogPath: path.join(base, 'catalog') };
+  const stores = { storePath: path.join(base, 'backups') };
   try {
     say(`creating simulated Cassandra node A in ${base}/node-a (keyspaces shop, metrics)`);
     const a = await createNodeUnderTest(path.join(base, 'node-a'), stores, {
@@ -45,7 +44,7 @@ async function main(): Promise<void> {
 
     say('full backup of node A into the local store');
     await agent(['backup', '--config', a.configFile, '--backup-id', 'demo-full-1']);
-    const record = JSON.parse(await readFile(path.join(stores.catalogPath, 'demo-full-1.json'), 'utf8')) as BackupRecord;
+    const record = await readCatalogRecord(a.configFile, 'demo-full-1');
     const archive = await readArchive(new URL(record.location).pathname);
 
     say('restore of backup demo-full-1 into node B');

@@ -1,3 +1,6 @@
+import { createStorageCatalog } from '../../src/catalog/storage-catalog.js';
+import type { BackupRecord } from '../../src/catalog/backup-record.js';
+import { createStorage } from '../../src/storage/create-storage.js';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import yaml from 'js-yaml';
@@ -15,8 +18,18 @@ export interface NodeUnderTest {
 }
 
 export interface AgentStores {
+  /** backup_local_path: the objects, and the catalog under `catalog/`. */
   storePath: string;
-  catalogPath: string;
+}
+
+/** A record's file in a local store's catalog. */
+export const localRecordFile = (stores: AgentStores, id: string): string => path.join(stores.storePath, 'catalog', `${id}.json`);
+
+/** A backup's catalog record, read the way the agent reads it, from whatever store the configuration names. */
+export async function readCatalogRecord(configFile: string, id: string): Promise<BackupRecord> {
+  const record = await createStorageCatalog(createStorage(await loadConfig(configFile))).get(id);
+  if (!record) throw new Error(`backup ${id} has no catalog record in the store of ${configFile}`);
+  return record;
 }
 
 /** A real Cassandra to test against, when E2E_AGENT_CONFIG names its agent configuration. */
@@ -56,7 +69,6 @@ export async function writeAgentConfig(file: string, sim: SimNode, stores: Agent
     service_start_timeout_seconds: 60,
     service_stop_timeout_seconds: 60,
     backup_local_path: stores.storePath,
-    catalog_path: stores.catalogPath,
     ...extra,
   };
   await writeFile(file, yaml.dump(config), { mode: 0o600 });
