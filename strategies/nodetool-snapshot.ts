@@ -74,6 +74,7 @@ export const strategy: Strategy = {
         raw_bytes: upload.rawBytes,
         stored_bytes: upload.storedBytes,
         sha256: upload.sha256,
+        checksum: upload.checksum,
         location: upload.location,
         object_key: upload.objectKey,
         compression: upload.compression,

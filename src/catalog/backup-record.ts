@@ -33,6 +33,8 @@ export interface BackupRecord {
   raw_bytes: number;
   stored_bytes: number;
   sha256: string;
+  /** The checksum reported to the control plane: Swift's ETag (Trove compares it), else the SHA-256. Absent in early records. */
+  checksum?: string;
   location: string;
   /** The storage key of the object, relative to the storage root. */
   object_key: string;

@@ -1,27 +1,546 @@
 #!/usr/bin/env node
-/**
- * The control plane's side: backup-create, backup-list, backup-show,
- * backup-delete and create --backup talk to guest agents over RabbitMQ. They
- * arrive with the agent; this entry point already answers --help.
- */
-const HELP = `Usage: dbaas <command> [options]
+import { createInterface } from 'node:readline/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { BackupRecord } from '../catalog/backup-record.js';
+import { loadConfig } from '../config/load-config.js';
+import type { AgentConfig } from '../config/config-schema.js';
+import type { BackupRequest } from '../control/backup-state.js';
+import type { BackupView } from '../control/backup-view.js';
+import { DbaasControlPlane } from '../control/control-plane.js';
+import { instanceKeyFromEnv, readInstanceKeyFile } from '../control/instance-keys.js';
+import { AgentError, UsageError, errorMessage } from '../errors.js';
+import type { RpcKey } from '../rpc/secure-serializer.js';
+import { formatBytes, formatDuration } from '../util/format-bytes.js';
 
-Control-plane commands (talk to guest agents over RabbitMQ):
+const KEY_ENV = 'DBAAS_INSTANCE_KEY';
+const CONFIG_ENV = 'DBAAS_CONFIG';
+const DEFAULT_TIMEOUT_SECONDS = 3600;
+
+const MAIN_HELP = `Usage: dbaas <command> [options]
+
+The control plane's side, as Trove's taskmanager and conductor: sends
+requests to the guest agents over RabbitMQ, reads their reports from the
+conductor queue, and reads and deletes backups in storage itself.
+
+Commands:
   backup-create    ask an instance's agent for a backup
-  backup-list      list backups
-  backup-show      show one backup
-  backup-delete    delete a backup
-  create --backup  create an instance restored from a backup
+  backup-list      list backups (catalog in storage + dbaas's own state)
+  backup-show      show one backup with every field
+  backup-delete    delete a backup from storage and the catalog
+  create           create an instance restored from a backup (create INSTANCE --backup ID)
 
-Not available in this version: the RPC layer they need is not built yet.
-Use 'guest-agent backup' and 'guest-agent restore' on the node meanwhile.
+Every command reads the agent's configuration format (--config FILE or
+${CONFIG_ENV}; GUEST_AGENT_<KEY> variables override it): transport_url,
+control_exchange, conductor_topic, the queue flags, the storage keys and
+dbaas_state_dir, dbaas_instance_keys_file, dbaas_datastore_version.
+
+Instance keys (encrypted RPC): --instance-key-file FILE (mode 0600, the
+32-character key), or ${KEY_ENV}, for the instance the command is about;
+dbaas_instance_keys_file for all. Without a key, messages are plaintext.
+
+Run 'dbaas <command> --help' for a command's options.
+Exit status: 0 success, 1 the operation failed, 2 bad usage or configuration.
 `;
 
-const [command] = process.argv.slice(2);
-if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-  process.stdout.write(HELP);
-  process.exitCode = command === undefined ? 2 : 0;
-} else {
-  process.stderr.write(`dbaas ${command}: not available in this version (needs the RPC layer); see 'dbaas --help'\n`);
-  process.exitCode = 2;
+const COMMON_HELP = `  --config FILE             configuration (YAML); also ${CONFIG_ENV}
+  --instance-key-file FILE  the instance's RPC key (mode 0600); also ${KEY_ENV}
+  --json                    print one JSON document on stdout, no progress
+  -h, --help                show this help`;
+
+const BACKUP_CREATE_HELP = `Usage: dbaas backup-create INSTANCE NAME [--description D] [--incremental | --parent ID]
+                           [--keyspaces a,b | --tables ks.t,...] [--wait [--timeout SECONDS]] [--json]
+
+Sends create_backup to the agent of INSTANCE (queue guestagent.INSTANCE) as
+Trove's taskmanager does, and prints the new backup's id. An instance
+without a queue gets nothing (no agent ever connected for it); one whose
+agent is not running gets the request queued, with a warning.
+
+Options:
+  --description D           a description for people
+  --incremental             build on the newest COMPLETED backup of INSTANCE
+  --parent ID               build on this backup (of the same instance)
+  --keyspaces a,b           back up only these keyspaces
+  --tables ks.t,...         back up only these tables (not with --keyspaces)
+  --wait                    follow the agent's reports until COMPLETED (exit 0,
+                            prints location, size, checksum) or FAILED (exit 1)
+  --timeout SECONDS         give up waiting after this long (default ${DEFAULT_TIMEOUT_SECONDS})
+${COMMON_HELP}
+`;
+
+const BACKUP_LIST_HELP = `Usage: dbaas backup-list [--instance ID] [--json]
+
+Lists the backups of the catalog in storage, newest first, with those dbaas
+asked for that are still NEW or BUILDING, FAILED, or DELETE_FAILED (from its
+state, updated from the conductor queue first). Without RabbitMQ it lists
+storage and state as they are, with a warning.
+
+Options:
+  --instance ID             only the backups of this instance
+${COMMON_HELP}
+`;
+
+const BACKUP_SHOW_HELP = `Usage: dbaas backup-show ID [--json]
+
+Shows one backup: every field of its catalog record and of dbaas's state.
+A backup neither knows is an error (exit 1).
+
+Options:
+${COMMON_HELP}
+`;
+
+const BACKUP_DELETE_HELP = `Usage: dbaas backup-delete ID [--yes] [--json]
+
+Deletes a backup as Trove's taskmanager does: refused while it is NEW or
+BUILDING, or while another backup builds on it; then the stored object
+(with its segments or unfinished multipart uploads), the catalog record and
+dbaas's state entry. If a step fails the backup is DELETE_FAILED and running
+the command again retries.
+
+Options:
+  --yes                     do not ask (needed when not on a terminal)
+${COMMON_HELP}
+`;
+
+const CREATE_HELP = `Usage: dbaas create INSTANCE --backup ID [--wait [--timeout SECONDS]] [--json]
+
+Restores backup ID into the new instance INSTANCE: checks the catalog record
+and the stored object, then sends prepare with backup_info {id, instance_id
+(the source), location, type, checksum} to guestagent.INSTANCE (declared
+first, so it waits there until the instance's agent starts).
+
+Options:
+  --backup ID               the backup to restore (required)
+  --wait                    follow the instance's heartbeats: building, then
+                            healthy (exit 0) or failed to spawn (exit 1)
+  --timeout SECONDS         give up waiting after this long (default ${DEFAULT_TIMEOUT_SECONDS})
+${COMMON_HELP}
+`;
+
+const COMMON_OPTIONS = {
+  config: { type: 'string' },
+  'instance-key-file': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+type OptionValues = Record<string, string | boolean | undefined>;
+
+interface Parsed {
+  values: OptionValues;
+  positionals: string[];
+  help?: string;
 }
+
+interface Output {
+  json: boolean;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(MAIN_HELP);
+    return command === undefined ? 2 : 0;
+  }
+  const output: Output = { json: rest.includes('--json') };
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => abort.abort(new AgentError(`interrupted by ${signal}`));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    switch (command) {
+      case 'backup-create':
+        return await backupCreate(rest, output, abort.signal);
+      case 'backup-list':
+        return await backupList(rest, output);
+      case 'backup-show':
+        return await backupShow(rest, output);
+      case 'backup-delete':
+        return await backupDelete(rest, output);
+      case 'create':
+        return await createInstance(rest, output, abort.signal);
+      default:
+        throw new UsageError(`unknown command '${command}'; run 'dbaas --help'`);
+    }
+  } catch (err) {
+    return report(command, err, output);
+  }
+}
+
+function parse(args: string[], options: ParseArgsConfig['options'], help: string, positionals: string[]): Parsed {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError(`${errorMessage(err)}\n\n${help}`);
+  }
+  const values = parsed.values as OptionValues;
+  if (values.help === true) return { values, positionals: parsed.positionals, help };
+  if (parsed.positionals.length !== positionals.length) {
+    const expected = positionals.length === 0 ? 'no arguments' : positionals.join(' ');
+    throw new UsageError(`expected ${expected}, got ${parsed.positionals.length === 0 ? 'none' : `'${parsed.positionals.join(' ')}'`}\n\n${help}`);
+  }
+  return { values, positionals: parsed.positionals };
+}
+
+/** What every command opens: configuration, the command's instance key, the control plane. */
+async function openPlane(values: OptionValues, broker: 'required' | 'optional'): Promise<{ config: AgentConfig; plane: DbaasControlPlane; commandKey: RpcKey | undefined }> {
+  const configFile = (values.config as string | undefined) ?? process.env[CONFIG_ENV];
+  const config = await loadConfig(configFile || undefined);
+  const keyFile = values['instance-key-file'] as string | undefined;
+  const commandKey = keyFile !== undefined ? await readInstanceKeyFile(keyFile) : instanceKeyFromEnv(KEY_ENV);
+  const plane = await DbaasControlPlane.open({ config, broker, warn });
+  return { config, plane, commandKey };
+}
+
+async function withPlane<T>(values: OptionValues, broker: 'required' | 'optional', work: (plane: DbaasControlPlane, commandKey: RpcKey | undefined) => Promise<T>): Promise<T> {
+  const { plane, commandKey } = await openPlane(values, broker);
+  try {
+    return await work(plane, commandKey);
+  } finally {
+    await plane.close();
+  }
+}
+
+async function backupCreate(args: string[], output: Output, signal: AbortSignal): Promise<number> {
+  const { values, positionals, help } = parse(
+    args,
+    {
+      description: { type: 'string' },
+      incremental: { type: 'boolean', default: false },
+      parent: { type: 'string' },
+      keyspaces: { type: 'string' },
+      tables: { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      timeout: { type: 'string' },
+    },
+    BACKUP_CREATE_HELP,
+    ['INSTANCE', 'NAME'],
+  );
+  if (help) return printHelp(help);
+  const [instanceId, name] = positionals as [string, string];
+  checkInstanceId(instanceId);
+  if (name.trim() === '') throw new UsageError('NAME is empty: give the backup a name');
+  const keyspaces = splitList(values.keyspaces as string | undefined);
+  const tables = splitList(values.tables as string | undefined);
+  if (keyspaces.length > 0 && tables.length > 0) throw new UsageError('--keyspaces and --tables cannot be used together');
+  const badTable = tables.find((t) => !/^[^.\s]+\.[^.\s]+$/.test(t));
+  if (badTable) throw new UsageError(`--tables: '${badTable}' is not of the form keyspace.table`);
+  const parentId = values.parent as string | undefined;
+  if (parentId !== undefined && values.incremental === true) throw new UsageError('--incremental and --parent cannot be used together: --parent names the backup to build on, --incremental picks the newest');
+  const timeoutSeconds = parseTimeout(values);
+  const wait = values.wait === true;
+
+  return withPlane(values, 'required', async (plane, commandKey) => {
+    if (commandKey) plane.useInstanceKey(instanceId, commandKey);
+    await plane.sync();
+    const { request } = await plane.requestBackup({
+      instanceId,
+      name,
+      description: (values.description as string | undefined) ?? null,
+      incremental: values.incremental === true,
+      ...(parentId !== undefined ? { parentId } : {}),
+      keyspaces,
+      tables,
+    });
+    if (!output.json) {
+      process.stdout.write(`${request.id}\n`);
+      note(`create_backup ${request.id} (${request.type}${request.parent_id ? ` on ${request.parent_id}` : ''}) sent to instance ${instanceId}`, output);
+    }
+    if (!wait) {
+      if (output.json) printJson({ ok: true, command: 'backup-create', backup: request });
+      return 0;
+    }
+    const display = createWaitDisplay(process.stderr, output.json, `backup ${request.id}`);
+    let final: BackupRequest;
+    try {
+      final = await plane.waitForBackup(request.id, { timeoutSeconds, signal, onChange: (entry) => display.update(entry.state) });
+    } catch (err) {
+      if (signal.aborted) throw new AgentError(`stopped waiting (${errorMessage(signal.reason)}); backup ${request.id} goes on on the agent: 'dbaas backup-show ${request.id}' shows how it ends`);
+      throw err;
+    } finally {
+      display.end();
+    }
+    const record = await plane.catalog.get(final.id).catch(() => undefined);
+    if (final.state !== 'COMPLETED') {
+      if (output.json) printJson({ ok: false, command: 'backup-create', backup: final, error: { type: 'BackupFailed', message: final.reason }, exit_code: 1 });
+      process.stderr.write(`dbaas backup-create: backup ${final.id} ${final.state} on instance ${final.instance_id}: ${final.reason ?? 'no reason given'}\n`);
+      return 1;
+    }
+    if (output.json) {
+      printJson({ ok: true, command: 'backup-create', backup: final, catalog: record ?? null });
+    } else {
+      process.stdout.write(
+        `state     COMPLETED\nlocation  ${final.location ?? record?.location ?? '-'}\nsize      ${sizeText(record?.stored_bytes ?? null, final.size_gb)}\nchecksum  ${final.checksum ?? record?.checksum ?? '-'}\n`,
+      );
+    }
+    return 0;
+  });
+}
+
+async function backupList(args: string[], output: Output): Promise<number> {
+  const { values, help } = parse(args, { instance: { type: 'string' } }, BACKUP_LIST_HELP, []);
+  if (help) return printHelp(help);
+  const instanceId = values.instance as string | undefined;
+  if (instanceId !== undefined) checkInstanceId(instanceId);
+  if (values['instance-key-file'] !== undefined && instanceId === undefined) {
+    throw new UsageError('--instance-key-file needs --instance ID: the instance whose key it is');
+  }
+  return withPlane(values, 'optional', async (plane, commandKey) => {
+    if (commandKey && instanceId) plane.useInstanceKey(instanceId, commandKey);
+    await plane.sync();
+    const views = await plane.listBackups(instanceId ? { instanceId } : {});
+    if (output.json) printJson(views);
+    else process.stdout.write(views.length === 0 ? `no backups${instanceId ? ` of instance ${instanceId}` : ''}\n` : renderTable(views));
+    return 0;
+  });
+}
+
+async function backupShow(args: string[], output: Output): Promise<number> {
+  const { values, positionals, help } = parse(args, {}, BACKUP_SHOW_HELP, ['ID']);
+  if (help) return printHelp(help);
+  const [id] = positionals as [string];
+  return withPlane(values, 'optional', async (plane, commandKey) => {
+    await bindKeyOfBackup(plane, id, commandKey);
+    await plane.sync();
+    const { view, record, request } = await plane.showBackup(id);
+    if (output.json) printJson({ ok: true, command: 'backup-show', backup: view, catalog: record ?? null, request: request ?? null });
+    else process.stdout.write(renderShow(view, record, request));
+    return 0;
+  });
+}
+
+async function backupDelete(args: string[], output: Output): Promise<number> {
+  const { values, positionals, help } = parse(args, { yes: { type: 'boolean', default: false } }, BACKUP_DELETE_HELP, ['ID']);
+  if (help) return printHelp(help);
+  const [id] = positionals as [string];
+  if (values.yes !== true && !process.stdin.isTTY) {
+    throw new UsageError(`not on a terminal, so dbaas cannot ask: run 'dbaas backup-delete ${id} --yes' to delete it`);
+  }
+  return withPlane(values, 'optional', async (plane, commandKey) => {
+    await bindKeyOfBackup(plane, id, commandKey);
+    await plane.sync();
+    const { view } = await plane.showBackup(id);
+    if (values.yes !== true && !(await confirm(`Delete backup ${id} (${view.name ?? 'no name'}, instance ${view.instance_id}, ${view.state})? [y/N] `))) {
+      process.stderr.write('dbaas backup-delete: nothing deleted\n');
+      return 1;
+    }
+    const result = await plane.deleteBackup(id);
+    if (output.json) printJson({ ok: true, command: 'backup-delete', deleted: id, object_key: result.objectKey });
+    else process.stdout.write(`backup ${id} deleted${result.objectKey ? `: stored object ${result.objectKey} and catalog record removed` : ' (it had no stored object)'}\n`);
+    return 0;
+  });
+}
+
+async function createInstance(args: string[], output: Output, signal: AbortSignal): Promise<number> {
+  const { values, positionals, help } = parse(
+    args,
+    { backup: { type: 'string' }, wait: { type: 'boolean', default: false }, timeout: { type: 'string' } },
+    CREATE_HELP,
+    ['INSTANCE'],
+  );
+  if (help) return printHelp(help);
+  const [instanceId] = positionals as [string];
+  checkInstanceId(instanceId);
+  const backupId = values.backup as string | undefined;
+  if (!backupId) throw new UsageError(`--backup ID is required: the backup to restore into ${instanceId}\n\n${CREATE_HELP}`);
+  const timeoutSeconds = parseTimeout(values);
+
+  return withPlane(values, 'required', async (plane, commandKey) => {
+    if (commandKey) plane.useInstanceKey(instanceId, commandKey);
+    await plane.sync();
+    const { record, previousStatus } = await plane.createInstance({ instanceId, backupId });
+    const summary = { instance_id: instanceId, backup_id: record.id, source_instance_id: record.instance_id, location: record.location };
+    if (values.wait !== true) {
+      if (output.json) printJson({ ok: true, command: 'create', status: 'sent', ...summary });
+      else process.stdout.write(`instance ${instanceId}: prepare sent, restoring backup ${record.id} of instance ${record.instance_id}\n`);
+      return 0;
+    }
+    note(`prepare sent to instance ${instanceId}: restoring backup ${record.id} of instance ${record.instance_id}`, output);
+    const display = createWaitDisplay(process.stderr, output.json, `instance ${instanceId}`);
+    display.update('waiting for the agent');
+    try {
+      await plane.waitForInstance(instanceId, { timeoutSeconds, signal, previousStatus, onStatus: (status) => display.update(status) });
+    } catch (err) {
+      if (signal.aborted) throw new AgentError(`stopped waiting (${errorMessage(signal.reason)}); the restore goes on on instance ${instanceId}`);
+      throw err;
+    } finally {
+      display.end();
+    }
+    if (output.json) printJson({ ok: true, command: 'create', status: 'healthy', ...summary });
+    else process.stdout.write(`instance ${instanceId} is healthy: backup ${record.id} restored\n`);
+    return 0;
+  });
+}
+
+/** show and delete: the command's key belongs to the instance of the backup. */
+async function bindKeyOfBackup(plane: DbaasControlPlane, id: string, key: RpcKey | undefined): Promise<void> {
+  if (!key) return;
+  const instanceId = await plane.instanceOfBackup(id);
+  if (instanceId) plane.useInstanceKey(instanceId, key);
+}
+
+function checkInstanceId(id: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$/.test(id)) {
+    throw new UsageError(`'${id}' is not an instance id: letters, digits, '.', '_', ':' and '-', starting with a letter or digit`);
+  }
+}
+
+function parseTimeout(values: OptionValues): number {
+  const text = values.timeout as string | undefined;
+  if (text === undefined) return DEFAULT_TIMEOUT_SECONDS;
+  if (values.wait !== true) throw new UsageError('--timeout only applies with --wait');
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UsageError(`--timeout '${text}': expected a whole number of seconds, at least 1`);
+  return Number(text);
+}
+
+function splitList(value: string | undefined): string[] {
+  return value === undefined ? [] : value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function sizeText(bytes: number | null, gb: number | null): string {
+  if (bytes !== null) return formatBytes(bytes);
+  if (gb !== null) return `${gb} GB`;
+  return '-';
+}
+
+function renderTable(views: BackupView[]): string {
+  const header = ['ID', 'INSTANCE', 'NAME', 'STATE', 'TYPE', 'SIZE', 'CREATED'];
+  const rows = views.map((v) => [
+    v.id,
+    v.instance_id,
+    v.name ?? '-',
+    v.in_catalog || v.state !== 'COMPLETED' ? v.state : 'COMPLETED*',
+    v.type,
+    sizeText(v.size_bytes, v.size_gb),
+    v.created.replace(/\.\d+Z$/, 'Z'),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => `${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`;
+  let text = line(header) + rows.map(line).join('');
+  if (views.some((v) => !v.in_catalog && v.state === 'COMPLETED')) {
+    text += '* reported COMPLETED, but its catalog record is not in this storage (deleted, or another store)\n';
+  }
+  return text;
+}
+
+function renderShow(view: BackupView, record: BackupRecord | undefined, request: BackupRequest | undefined): string {
+  const lines: [string, string][] = [
+    ['id', view.id],
+    ['instance', view.instance_id],
+    ['name', view.name ?? '-'],
+    ['state', view.state],
+    ['type', view.type],
+    ['size', sizeText(view.size_bytes, view.size_gb)],
+    ['created', view.created],
+    ['location', view.location ?? '-'],
+    ['checksum', view.checksum ?? '-'],
+  ];
+  if (view.reason) lines.push(['reason', view.reason]);
+  lines.push(['catalog', view.in_catalog ? 'record in storage' : 'no record in storage']);
+  let text = table(lines);
+  if (record) {
+    text += '\ncatalog record:\n';
+    text += table(
+      Object.entries(record).map(([key, value]): [string, string] => {
+        if (key === 'archived_tables') return [key, record.archived_tables.map((t) => `${t.keyspace}/${t.directory}`).join(', ') || '-'];
+        if (key === 'ring') return [key, `${record.ring.tokens.length} token(s)${record.ring.tokens.length > 0 ? `: ${record.ring.tokens.slice(0, 4).join(', ')}${record.ring.tokens.length > 4 ? ', ...' : ''}` : ''}`];
+        return [key, fieldText(value)];
+      }),
+      '  ',
+    );
+  }
+  if (request) {
+    text += '\ndbaas state:\n';
+    text += table(Object.entries(request).map(([key, value]): [string, string] => [key, fieldText(value)]), '  ');
+  }
+  return text;
+}
+
+function fieldText(value: unknown): string {
+  if (value === null || value === undefined) return '-';
+  if (Array.isArray(value)) return value.length === 0 ? '-' : value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+function table(rows: [string, string][], indent = ''): string {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${indent}${k.padEnd(width)}  ${v}\n`).join('');
+}
+
+/** On a terminal, one redrawn line (spinner, what it waits for, state, elapsed); otherwise a line per change. */
+function createWaitDisplay(stream: NodeJS.WriteStream, quiet: boolean, what: string): { update(state: string): void; end(): void } {
+  const tty = stream.isTTY === true;
+  const frames = ['|', '/', '-', '\\'];
+  const started = Date.now();
+  let state = '';
+  let frame = 0;
+  let drawn = false;
+  const elapsed = (): string => formatDuration((Date.now() - started) / 1000);
+  const draw = (): void => {
+    frame = (frame + 1) % frames.length;
+    const line = `${frames[frame]} ${what}: ${state}  ${elapsed()} elapsed`;
+    stream.write(`\r${line.padEnd(Math.max(line.length, (stream.columns ?? 80) - 1))}`);
+    drawn = true;
+  };
+  const timer = !quiet && tty ? setInterval(draw, 200) : undefined;
+  timer?.unref();
+  return {
+    update(next) {
+      if (quiet || next === state) return;
+      state = next;
+      if (tty) draw();
+      else stream.write(`dbaas: ${what}: ${state} (${elapsed()})\n`);
+    },
+    end() {
+      if (timer) clearInterval(timer);
+      if (drawn) stream.write('\n');
+      drawn = false;
+    },
+  };
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+function note(message: string, output: Output): void {
+  if (!output.json) process.stderr.write(`dbaas: ${message}\n`);
+}
+
+function warn(message: string): void {
+  process.stderr.write(`dbaas: warning: ${message}\n`);
+}
+
+function printHelp(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function report(command: string, err: unknown, output: Output): number {
+  const exitCode = err instanceof AgentError ? err.exitCode : 1;
+  const type = err instanceof Error ? err.name : 'Error';
+  if (output.json) printJson({ ok: false, command, error: { type, message: errorMessage(err) }, exit_code: exitCode });
+  process.stderr.write(`dbaas ${command}: ${errorMessage(err)}\n`);
+  if (!(err instanceof AgentError) && process.env.GUEST_AGENT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`dbaas: unexpected failure: ${errorMessage(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { findStrategy } from '../../strategies/registry.js';
+import { serve } from '../agent/serve.js';
 import { describeBackupIdRule, isValidBackupId, newBackupId } from '../catalog/backup-id.js';
 import { AgentError, UsageError, errorMessage } from '../errors.js';
 import { formatBytes } from '../util/format-bytes.js';
@@ -12,11 +13,33 @@ const MAIN_HELP = `Usage: guest-agent <command> [options]
 The Cassandra guest agent. Direct mode: no broker needed (cron, operators, tests).
 
 Commands:
+  serve      run the agent: take the control plane's RPCs from RabbitMQ
   backup     take a backup of this node into the configured storage
   restore    restore a backup from the catalog into this node
 
 Run 'guest-agent <command> --help' for a command's options.
 Exit status: 0 success, 1 the operation failed, 2 bad usage or configuration.
+`;
+
+const SERVE_HELP = `Usage: guest-agent serve --config FILE
+
+Runs the agent: consumes this instance's queue (guestagent.<instance_id>) on
+RabbitMQ as Trove's guest does, runs create_backup and prepare (restore) one
+at a time, answers rpc_ping and get_filesystem_stats, and reports to
+trove-conductor (update_backup, heartbeat every report_interval). Logs go to
+stderr, one JSON object per line (text on a terminal; see log_format).
+
+transport_url, instance_id and instance_rpc_encr_key come from the
+configuration, or from Trove's injected files (trove_guest_info_file,
+trove_guestagent_conf_file). Without an RPC key, messages are plaintext.
+
+SIGTERM or SIGINT: stops taking requests, aborts the running job (its snapshot
+is cleared, temporary files removed, FAILED reported), delivers the reports
+still queued, and exits 0.
+
+Options:
+  --config FILE       agent configuration (YAML); also GUEST_AGENT_CONFIG
+  -h, --help          show this help
 `;
 
 const BACKUP_HELP = `Usage: guest-agent backup --config FILE [--keyspaces a,b | --tables ks.t1,ks.t2] [--backup-id ID] [--name NAME] [--json]
@@ -69,13 +92,21 @@ async function main(argv: string[]): Promise<number> {
   const output: Output = { json: rest.includes('--json') };
   const abort = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
+    if (abort.signal.aborted) {
+      process.stderr.write(`guest-agent: ${signal} received again; still cleaning up, please wait\n`);
+      return;
+    }
     process.stderr.write(`guest-agent: ${signal} received, stopping and cleaning up\n`);
     abort.abort(new AgentError(`interrupted by ${signal}`));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // 'on', not 'once': execa's exit hook re-raises a signal that no other listener
+  // is left to handle, which would kill the process in the middle of its clean-up.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     switch (command) {
+      case 'serve':
+        return await serveCommand(rest, abort.signal);
       case 'backup':
         return await backupCommand(rest, output, abort.signal);
       case 'restore':
@@ -98,6 +129,12 @@ function parse(args: string[], options: ParseArgsConfig['options'], help: string
   } catch (err) {
     throw new UsageError(`${errorMessage(err)}\n\n${help}`);
   }
+}
+
+async function serveCommand(args: string[], signal: AbortSignal): Promise<number> {
+  const { values, help } = parse(args, {}, SERVE_HELP);
+  if (help) return printHelp(help);
+  return serve(configFile(values.config as string | undefined), signal);
 }
 
 async function backupCommand(args: string[], output: Output, signal: AbortSignal): Promise<number> {

@@ -35,6 +35,14 @@ export const CONFIG_SCHEMA = {
   swift_auth_url: { type: { kind: 'string', allowEmpty: true }, default: '' },
   swift_user: { type: { kind: 'string', allowEmpty: true }, default: '' },
   swift_key: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
+  swift_auth_version: { type: { kind: 'int', min: 1, max: 3 }, default: 1 },
+  swift_user_domain_name: { type: { kind: 'string' }, default: 'Default' },
+  swift_project_name: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  swift_project_domain_name: { type: { kind: 'string' }, default: 'Default' },
+  swift_region_name: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  swift_endpoint_interface: { type: { kind: 'enum', values: ['public', 'internal', 'admin'] }, default: 'public' },
+  swift_retry_buffer_size: { type: { kind: 'size', min: 0 }, default: 64 * 1024 * 1024 },
+  swift_segment_attempts: { type: { kind: 'int', min: 1, max: 10 }, default: 3 },
   s3_bucket: { type: { kind: 'string', allowEmpty: true }, default: '' },
   s3_region: { type: { kind: 'string' }, default: 'us-east-1' },
   s3_prefix: { type: { kind: 'string', allowEmpty: true }, default: '' },
@@ -77,6 +85,9 @@ export const CONFIG_SCHEMA = {
   rabbit_quorum_queue: { type: { kind: 'bool' }, default: false },
   rabbit_transient_queues_ttl: { type: seconds(86400 * 7), default: 1800 },
   log_format: { type: { kind: 'enum', values: ['auto', 'json', 'text'] }, default: 'auto' },
+  dbaas_state_dir: { type: path, default: `${os.homedir()}/.local/state/cassandra-guest-agent-dbaas` },
+  dbaas_instance_keys_file: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  dbaas_datastore_version: { type: { kind: 'string' }, default: '4.0' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;

@@ -21,6 +21,8 @@ export interface UploadResult {
   rawBytes: number;
   storedBytes: number;
   sha256: string;
+  /** What the control plane is told: the store's own checksum where it has one (Swift's ETag, which Trove checks), else the SHA-256. */
+  checksum: string;
 }
 
 /**
@@ -59,6 +61,7 @@ export async function uploadArchive(ctx: JobContext, request: UploadRequest): Pr
       rawBytes,
       storedBytes: put.size,
       sha256: digest.digest(),
+      checksum: put.storeChecksum ?? digest.digest(),
     };
   } catch (err) {
     // Storage may fail before it reads anything: stop the producer so that no

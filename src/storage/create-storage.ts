@@ -2,22 +2,35 @@ import type { AgentConfig, ConfigKey } from '../config/config-schema.js';
 import { ConfigError } from '../errors.js';
 import { createLocalStorage } from './local-storage.js';
 import { createS3Storage } from './s3-storage.js';
+import type { SwiftAuthOptions } from './swift-auth.js';
 import { createSwiftStorage } from './swift-storage.js';
 import type { Storage } from './storage.js';
 
-/** The backend named by storage_strategy. */
-export function createStorage(config: AgentConfig): Storage {
+/**
+ * What one request (Trove's RPC context and backup_info) may say about where
+ * and as whom to store; null and empty mean "not given", as Trove sends them.
+ */
+export interface StorageRequest {
+  /** backup_info.swift_container: overrides backup_swift_container (created if missing). */
+  swiftContainer?: string | null;
+  /** The user's Keystone token: used instead of the configured password, never renewed. */
+  authToken?: string | null;
+  /** The project whose object-store endpoint to use with authToken; the token's own when unset. */
+  projectId?: string | null;
+}
+
+/** The backend named by storage_strategy, for one request when it says more. */
+export function createStorage(config: AgentConfig, request: StorageRequest = {}): Storage {
   switch (config.storage_strategy) {
     case 'local':
       return createLocalStorage({ path: config.backup_local_path });
     case 'swift':
-      requireKeys(config, ['swift_auth_url', 'swift_user', 'swift_key']);
       return createSwiftStorage({
-        authUrl: config.swift_auth_url,
-        user: config.swift_user,
-        key: config.swift_key,
-        container: config.backup_swift_container,
+        ...swiftAuth(config, request),
+        container: request.swiftContainer || config.backup_swift_container,
         segmentSize: config.backup_segment_max_size,
+        retryBufferSize: config.swift_retry_buffer_size,
+        segmentAttempts: config.swift_segment_attempts,
       });
     case 's3':
       requireKeys(config, ['s3_bucket']);
@@ -35,6 +48,47 @@ export function createStorage(config: AgentConfig): Storage {
         ...(config.s3_storage_class ? { storageClass: config.s3_storage_class } : {}),
       });
   }
+}
+
+/** A request's token wins over the configured password, as in Trove 18. */
+function swiftAuth(config: AgentConfig, request: StorageRequest): SwiftAuthOptions {
+  const endpoint = {
+    endpointInterface: config.swift_endpoint_interface,
+    ...(config.swift_region_name ? { regionName: config.swift_region_name } : {}),
+  };
+  if (config.swift_auth_version !== 1 && config.swift_auth_version !== 3) {
+    throw new ConfigError(`swift_auth_version ${config.swift_auth_version} is not supported: use 1 (tempauth) or 3 (Keystone v3)`);
+  }
+  if (request.authToken) {
+    if (config.swift_auth_version !== 3) {
+      throw new ConfigError(
+        'the request carries a Keystone token but swift_auth_version is 1: set swift_auth_version to 3 and swift_auth_url to Keystone (e.g. http://keystone:5000/v3)',
+      );
+    }
+    requireKeys(config, ['swift_auth_url']);
+    return {
+      authVersion: 'token',
+      authUrl: config.swift_auth_url,
+      token: request.authToken,
+      ...(request.projectId ? { projectId: request.projectId } : {}),
+      ...endpoint,
+    };
+  }
+  if (config.swift_auth_version === 3) {
+    requireKeys(config, ['swift_auth_url', 'swift_user', 'swift_key', 'swift_project_name']);
+    return {
+      authVersion: 3,
+      authUrl: config.swift_auth_url,
+      user: config.swift_user,
+      key: config.swift_key,
+      userDomainName: config.swift_user_domain_name,
+      projectName: config.swift_project_name,
+      projectDomainName: config.swift_project_domain_name,
+      ...endpoint,
+    };
+  }
+  requireKeys(config, ['swift_auth_url', 'swift_user', 'swift_key']);
+  return { authVersion: 1, authUrl: config.swift_auth_url, user: config.swift_user, key: config.swift_key };
 }
 
 function requireKeys(config: AgentConfig, keys: ConfigKey[]): void {

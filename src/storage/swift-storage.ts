@@ -1,93 +1,113 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ObjectNotFoundError, StorageAuthError, StorageError, errorMessage } from '../errors.js';
 import { segmentsOf } from './segment-stream.js';
+import { createSwiftAuth, type SwiftAuthOptions, type SwiftSession } from './swift-auth.js';
 import type { ObjectInfo, ObjectMeta, PutResult, Storage } from './storage.js';
 
-export interface SwiftStorageOptions {
-  /** Auth v1 (tempauth) endpoint, e.g. http://127.0.0.1:8080/auth/v1.0 */
-  authUrl: string;
-  /** `account:user` */
-  user: string;
-  /** Never logged, never in an error. */
-  key: string;
+/** How uploads, listings and requests behave, whatever the authentication. */
+export interface SwiftTransferOptions {
   container: string;
   /** Largest segment; larger streams become a Static Large Object (Trove's layout). */
   segmentSize: number;
-  /** Objects per listing page. */
+  /**
+   * Objects per listing page; unset, the server's own maximum (10,000 by
+   * default). Listing always goes on until an empty page, so a server that
+   * caps pages below the requested size still lists everything.
+   */
   listingPageSize?: number;
   /** Time limit of one request's answer (not of a whole upload), ms. */
   requestTimeoutMs?: number;
+  /**
+   * When segmentSize is at most this many bytes, each segment is held in
+   * memory (one at a time) while it is sent, so that a failed PUT (network
+   * error, 5xx, ETag mismatch) can be sent again; otherwise segments are
+   * streamed and a failure fails the upload. Default 64 MiB; 0 never buffers.
+   */
+  retryBufferSize?: number;
+  /** Attempts per buffered segment (default 3). */
+  segmentAttempts?: number;
+  /** Wait before the second attempt, doubled before each further one (default 1000 ms). */
+  retryDelayMs?: number;
 }
 
-interface Session {
-  token: string;
-  storageUrl: string;
+export type SwiftStorageOptions = SwiftAuthOptions & SwiftTransferOptions;
+
+type RequestBody = string | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
+
+interface StoredSegment {
+  name: string;
+  etag: string;
+  size: number;
 }
 
 const META_PREFIX = 'x-object-meta-';
+const MiB = 1024 * 1024;
+/** A token this close to its announced expiry is renewed before a request rather than refused during it. */
+const RENEW_MARGIN_MS = 120_000;
+/** Answers after which sending a buffered segment again can succeed (422: Swift saw a different MD5). */
+const RETRYABLE_STATUS = new Set([408, 422, 429, 499]);
 
 /**
  * OpenStack Swift over Node's own fetch, in Trove's layout: object
  * `<key>`, segments `<key-stem>_00000000`, … of segmentSize in the same
  * container, each checked against its MD5; one segment is copied server-side
  * to the final name, several become an SLO manifest. The reported checksum is
- * the object's ETag as Trove computes it. Re-authenticates once on a 401.
+ * the object's ETag as Trove computes it. Authentication (v1, Keystone v3 or
+ * a token given by the caller) is in swift-auth.ts; with a renewable one, a
+ * 401 authenticates again and retries once.
  */
 export function createSwiftStorage(options: SwiftStorageOptions): Storage {
-  for (const name of ['authUrl', 'user', 'key', 'container'] as const) {
-    if (!options[name]) throw new StorageError(`swift storage: option '${name}' is required`);
+  if (!options.container) throw new StorageError("swift storage: option 'container' is required");
+  if (!Number.isSafeInteger(options.segmentSize) || options.segmentSize <= 0) {
+    throw new StorageError("swift storage: option 'segmentSize' must be a positive integer");
   }
-  const pageSize = options.listingPageSize ?? 10_000;
   const timeoutMs = options.requestTimeoutMs ?? 120_000;
-  let session: Promise<Session> | undefined;
+  const auth = createSwiftAuth(options, timeoutMs);
+  const buffered = options.segmentSize <= (options.retryBufferSize ?? 64 * MiB);
+  const attempts = Math.max(1, options.segmentAttempts ?? 3);
+  const retryDelayMs = options.retryDelayMs ?? 1000;
+  let session: Promise<SwiftSession> | undefined;
+  let storageUrl: string | undefined;
   let containerReady: Promise<void> | undefined;
-
-  const authenticate = async (): Promise<Session> => {
-    let response: Response;
-    try {
-      response = await fetch(options.authUrl, {
-        headers: { 'X-Auth-User': options.user, 'X-Auth-Key': options.key },
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (err) {
-      throw new StorageError(`swift: cannot reach ${options.authUrl}: ${errorMessage(err)}`, { cause: err });
-    }
-    await response.body?.cancel();
-    if (response.status === 401 || response.status === 403) {
-      throw new StorageAuthError(`swift: authentication refused for user '${options.user}' at ${options.authUrl} (HTTP ${response.status}); check swift_user and swift_key`);
-    }
-    const token = response.headers.get('x-auth-token');
-    const storageUrl = response.headers.get('x-storage-url');
-    if (!response.ok || !token || !storageUrl) {
-      throw new StorageError(`swift: authentication at ${options.authUrl} failed (HTTP ${response.status})`);
-    }
-    return { token, storageUrl };
-  };
 
   const objectPath = (key: string) => `${encodeURIComponent(options.container)}/${key.split('/').map(encodeURIComponent).join('/')}`;
 
   /**
-   * One request with the session token; on 401, authenticate again and retry
-   * once (a streamed body cannot be retried). The time limit covers waiting
-   * for the response headers, not reading a large body; streamed uploads have
+   * One request with the session token. A 401 with a renewable session
+   * authenticates again and retries once, if the body can be sent again (a
+   * string, or a function giving the same bytes anew); otherwise it is a
+   * StorageAuthError that says why. The time limit covers waiting for the
+   * response headers, not reading a large body; uploads of a stream have
    * none (the server answers only once the whole body is sent).
    */
   const request = async (
     method: string,
     path: string,
-    init: { headers?: Record<string, string>; body?: string | AsyncIterable<Uint8Array>; signal?: AbortSignal } = {},
+    init: { headers?: Record<string, string>; body?: RequestBody; signal?: AbortSignal } = {},
   ): Promise<Response> => {
     const streamed = init.body !== undefined && typeof init.body !== 'string';
-    for (let attempt = 0; ; attempt++) {
-      session ??= authenticate();
-      let current: Session;
+    const replayable = init.body === undefined || typeof init.body === 'string' || typeof init.body === 'function';
+    const what = `${method} ${decodeURIComponent(path)}`;
+    let renewed = false;
+    let relogged = false;
+    for (;;) {
+      const used = (session ??= auth.login());
+      let current: SwiftSession;
       try {
-        current = await session;
+        current = await used;
       } catch (err) {
-        session = undefined;
+        if (session === used) session = undefined;
         throw err;
       }
+      storageUrl = current.storageUrl;
+      if (auth.renewable && !renewed && current.expiresAt !== undefined && current.expiresAt - Date.now() < RENEW_MARGIN_MS) {
+        renewed = true;
+        if (session === used) session = undefined;
+        continue;
+      }
+      const body = typeof init.body === 'function' ? init.body() : init.body;
       const deadline = new AbortController();
       const timer = streamed ? undefined : setTimeout(() => deadline.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       let response: Response;
@@ -95,21 +115,30 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
         response = await fetch(`${current.storageUrl}/${path}`, {
           method,
           headers: { 'X-Auth-Token': current.token, ...init.headers },
-          body: init.body as RequestInit['body'],
+          body: body as RequestInit['body'],
           signal: init.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal,
           ...(streamed ? { duplex: 'half' } : {}),
         } as RequestInit);
       } catch (err) {
-        throw new StorageError(`swift: ${method} ${decodeURIComponent(path)} failed: ${errorMessage(err)}`, { cause: err });
+        throw new StorageError(`swift: ${what} failed: ${errorMessage(err)}`, { cause: err });
       } finally {
         clearTimeout(timer);
       }
-      if (response.status === 401 && attempt === 0 && !streamed) {
-        await response.body?.cancel();
-        session = undefined;
+      if (response.status !== 401) return response;
+      await response.body?.cancel();
+      if (!auth.renewable) throw new StorageAuthError(auth.refused(what, response.status));
+      if (session === used) session = undefined;
+      if (!relogged && replayable) {
+        relogged = true;
         continue;
       }
-      return response;
+      if (!replayable) {
+        throw new StorageAuthError(
+          `swift: ${what} refused (HTTP 401): the token expired or was revoked during the upload, and a streamed segment cannot be sent again; ` +
+            'retry the backup, or set swift_retry_buffer_size to at least backup_segment_max_size so that segments can be resent',
+        );
+      }
+      throw new StorageAuthError(auth.refused(what, response.status));
     }
   };
 
@@ -143,40 +172,105 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
     return response !== undefined && [200, 204, 404].includes(response.status);
   };
 
+  /**
+   * Sends a segment as it is read: fastest, but it cannot be sent again.
+   * `written` gets the name of every segment Swift stored, good or not, so
+   * that a failed upload can remove them.
+   */
+  const putStreamedSegment = async (name: string, segment: AsyncIterable<Uint8Array>, written: Set<string>, signal?: AbortSignal): Promise<StoredSegment> => {
+    const md5 = createHash('md5');
+    let size = 0;
+    const body = (async function* () {
+      for await (const chunk of segment) {
+        md5.update(chunk);
+        size += chunk.length;
+        yield chunk;
+      }
+    })();
+    const response = await request('PUT', objectPath(name), { body, ...(signal ? { signal } : {}), headers: { 'Content-Type': 'application/octet-stream' } });
+    if (response.status !== 201) throw await failure(`upload of segment ${name}`, response);
+    written.add(name);
+    await response.body?.cancel();
+    const digest = md5.digest('hex');
+    const etag = (response.headers.get('etag') ?? '').replace(/"/g, '');
+    if (etag !== digest) throw new StorageError(`swift: segment ${name} was stored with ETag ${etag}, expected MD5 ${digest}`);
+    return { name, etag, size };
+  };
+
+  /**
+   * Reads a whole segment into memory (the source's own chunks, not copied),
+   * then sends it with its length and MD5, so that Swift itself refuses
+   * altered bytes (422), and sends it again after a network error, a 5xx or
+   * an ETag mismatch, waiting longer each time.
+   */
+  const putBufferedSegment = async (name: string, segment: AsyncIterable<Uint8Array>, written: Set<string>, signal?: AbortSignal): Promise<StoredSegment> => {
+    const chunks: Uint8Array[] = [];
+    const md5 = createHash('md5');
+    let size = 0;
+    for await (const chunk of segment) {
+      chunks.push(chunk);
+      md5.update(chunk);
+      size += chunk.length;
+    }
+    const digest = md5.digest('hex');
+    const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size), ETag: digest };
+    const body = async function* () {
+      yield* chunks;
+    };
+    for (let attempt = 1; ; attempt++) {
+      let problem: string;
+      let response: Response | undefined;
+      try {
+        response = await request('PUT', objectPath(name), { body, headers, ...(signal ? { signal } : {}) });
+      } catch (err) {
+        if (signal?.aborted || err instanceof StorageAuthError) throw err;
+        problem = errorMessage(err);
+      }
+      if (response) {
+        if (response.status === 201) {
+          written.add(name);
+          await response.body?.cancel();
+          const etag = (response.headers.get('etag') ?? '').replace(/"/g, '');
+          if (etag === digest) return { name, etag, size };
+          problem = `swift: segment ${name} was stored with ETag ${etag}, expected MD5 ${digest}`;
+        } else if (response.status >= 500 || RETRYABLE_STATUS.has(response.status)) {
+          problem = (await failure(`upload of segment ${name}`, response)).message;
+        } else {
+          throw await failure(`upload of segment ${name}`, response);
+        }
+      }
+      if (attempt >= attempts) {
+        throw new StorageError(`${problem!} (gave up after ${attempts} attempt${attempts === 1 ? '' : 's'})`);
+      }
+      await sleep(retryDelayMs * 2 ** (attempt - 1), undefined, signal ? { signal } : {});
+    }
+  };
+
   return {
     name: 'swift',
 
     async put(key: string, data: Readable, meta: ObjectMeta, signal?: AbortSignal): Promise<PutResult> {
       await ensureContainer();
       const stem = key.replace(/\.tar(\.[a-z0-9]+)*$/, '');
-      const segments: { name: string; etag: string; size: number }[] = [];
+      const segments: StoredSegment[] = [];
+      const written = new Set<string>();
       // fetch reports a failing body as "fetch failed": keep the real reason.
       let sourceError: unknown;
+      const source = (async function* () {
+        try {
+          for await (const chunk of data) yield chunk as Uint8Array;
+        } catch (err) {
+          sourceError = err;
+          throw err;
+        }
+      })();
       try {
         let index = 0;
-        for await (const segment of segmentsOf(data, options.segmentSize)) {
+        for await (const segment of segmentsOf(source, options.segmentSize)) {
+          signal?.throwIfAborted();
           const name = `${stem}_${String(index).padStart(8, '0')}`;
-          const md5 = createHash('md5');
-          let size = 0;
-          const body = (async function* () {
-            try {
-              for await (const chunk of segment) {
-                md5.update(chunk);
-                size += chunk.length;
-                yield chunk;
-              }
-            } catch (err) {
-              sourceError = err;
-              throw err;
-            }
-          })();
-          const response = await request('PUT', objectPath(name), { body, ...(signal ? { signal } : {}), headers: { 'Content-Type': 'application/octet-stream' } });
-          if (response.status !== 201) throw await failure(`upload of segment ${name}`, response);
-          await response.body?.cancel();
-          const digest = md5.digest('hex');
-          const etag = (response.headers.get('etag') ?? '').replace(/"/g, '');
-          if (etag !== digest) throw new StorageError(`swift: segment ${name} was stored with ETag ${etag}, expected MD5 ${digest}`);
-          segments.push({ name, etag, size });
+          const put = buffered ? putBufferedSegment : putStreamedSegment;
+          segments.push(await put(name, segment, written, signal));
           index += 1;
         }
 
@@ -204,7 +298,6 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
           const etag = (response.headers.get('etag') ?? '').replace(/"/g, '');
           if (etag && etag !== checksum) throw new StorageError(`swift: manifest of ${key} has ETag ${etag}, expected ${checksum}`);
         }
-        const { storageUrl } = await session!;
         return {
           location: `${storageUrl}/${objectPath(key)}`,
           size: segments.reduce((sum, s) => sum + s.size, 0),
@@ -214,8 +307,8 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
         // Leave no segment behind: a backup that failed does not exist. When
         // the store cannot be reached to delete them, say which are left.
         const left: string[] = [];
-        for (const segment of segments) {
-          if (!(await deleteQuietly(objectPath(segment.name)))) left.push(segment.name);
+        for (const name of written) {
+          if (!(await deleteQuietly(objectPath(name)))) left.push(name);
         }
         const cause = sourceError ?? err;
         if (left.length === 0) throw cause;
@@ -247,16 +340,19 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
     async *list(prefix: string): AsyncIterable<ObjectInfo> {
       let marker = '';
       for (;;) {
-        const query = new URLSearchParams({ format: 'json', limit: String(pageSize), prefix, marker });
+        const query = new URLSearchParams({ format: 'json', prefix, marker });
+        if (options.listingPageSize) query.set('limit', String(options.listingPageSize));
         const response = await request('GET', `${encodeURIComponent(options.container)}?${query}`);
-        if (response.status === 404) {
+        if (response.status === 404 || response.status === 204) {
           await response.body?.cancel();
           return;
         }
         if (!response.ok) throw await failure(`listing of ${options.container}`, response);
         const page = (await response.json()) as { name: string; bytes: number }[];
+        // A short page is not the end: servers cap pages below what was asked
+        // for (container_listing_limit). Only an empty page is.
+        if (page.length === 0) return;
         for (const object of page) yield { key: object.name, size: object.bytes, meta: {} };
-        if (page.length < pageSize) return;
         marker = page[page.length - 1]!.name;
       }
     },

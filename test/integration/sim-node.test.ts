@@ -180,10 +180,12 @@ describe('simulated Cassandra 4.0 node', function () {
     it('writes cassandra.yaml with the keys and values of the captured node', async () => {
       const text = await readFile(node.cassandraYaml, 'utf8');
       for (const line of fact('01_yaml_keys.txt').split('\n')) {
-        const m = /^\d+:((?:cluster_name|num_tokens|authenticator|authorizer|role_manager|partitioner|listen_address|rpc_address|native_transport_port|incremental_backups|auto_snapshot|endpoint_snitch|roles_validity_in_ms|permissions_validity_in_ms|credentials_validity_in_ms|commitlog_sync|commitlog_sync_period_in_ms): .*)$/.exec(line);
+        const m = /^\d+:((?:cluster_name|num_tokens|authenticator|authorizer|role_manager|partitioner|listen_address|rpc_address|incremental_backups|auto_snapshot|endpoint_snitch|roles_validity_in_ms|permissions_validity_in_ms|credentials_validity_in_ms|commitlog_sync|commitlog_sync_period_in_ms): .*)$/.exec(line);
         if (m) expect(text, m[1]).to.include(`\n${m[1]}\n`);
       }
       const doc = yaml.load(text) as Record<string, unknown>;
+      // A port of its own instead of the captured 9042: several simulated nodes share this host.
+      expect(doc['native_transport_port']).to.equal(node.nativeTransportPort);
       expect(doc['data_file_directories']).to.deep.equal(node.dataDirs);
       expect(doc['commitlog_directory']).to.equal(path.join(node.root, 'data/commitlog'));
       expect(doc['saved_caches_directory']).to.equal(path.join(node.root, 'data/saved_caches'));
@@ -473,7 +475,8 @@ describe('simulated Cassandra 4.0 node', function () {
         expect((await service(node, node.serviceStatusCommand)).exitCode).to.equal(3);
         expect((await service(node, node.serviceStartCommand)).exitCode).to.equal(0);
         const log = await readFile(node.systemLog, 'utf8');
-        expect(log).to.match(/^INFO {2}\[main\] \d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} PipelineConfigurator\.java:125 - Starting listening for CQL clients on \/127\.0\.0\.1:9042 \(unencrypted\)\.\.\.$/m);
+        expect(log).to.match(/^INFO {2}\[main\] \d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} PipelineConfigurator\.java:125 - Starting listening for CQL clients on \/127\.0\.0\.1:(\d+) \(unencrypted\)\.\.\.$/m);
+        expect(/CQL clients on \/127\.0\.0\.1:(\d+)/.exec(log)?.[1]).to.equal(String(node.nativeTransportPort));
         expect(log).to.match(/CassandraDaemon\.java:780 - Startup complete$/m);
         expect((await service(node, node.serviceStartCommand)).exitCode, 'start while running').to.equal(0);
         expect((await service(node, node.serviceStatusCommand)).exitCode).to.equal(0);

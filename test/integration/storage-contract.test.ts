@@ -7,8 +7,10 @@ import { promisify } from 'node:util';
 import {
   CreateMultipartUploadCommand,
   DeleteBucketCommand,
+  DeleteObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -86,6 +88,26 @@ interface Backend {
   /** A store in a fresh namespace (directory or container). */
   open(options?: { listingPageSize?: number }): Promise<Storage>;
   cleanUp(): Promise<void>;
+  /**
+   * Writes many small objects (each holding its own key) into the existing
+   * container or bucket and removes them with one request each, behind the
+   * backend's back, where its `put` and `delete` take several (Swift:
+   * segment, copy, delete; S3 delete: also lists unfinished uploads).
+   */
+  bulk?: { write(keys: readonly string[]): Promise<void>; remove(keys: readonly string[]): Promise<void> };
+}
+
+/** Plain requests to the test Swift's account with a tempauth token. */
+async function swiftAccount(): Promise<(method: string, path: string, body?: string) => Promise<number>> {
+  const auth = await fetch(swiftTestAccount.authUrl, { headers: { 'X-Auth-User': swiftTestAccount.user, 'X-Auth-Key': swiftTestAccount.key } });
+  await auth.body?.cancel();
+  const token = auth.headers.get('x-auth-token')!;
+  const storageUrl = auth.headers.get('x-storage-url')!;
+  return async (method, path, body) => {
+    const response = await fetch(`${storageUrl}/${path}`, { method, headers: { 'X-Auth-Token': token }, ...(body === undefined ? {} : { body }) });
+    await response.body?.cancel();
+    return response.status;
+  };
 }
 
 const backends: Backend[] = [
@@ -110,6 +132,16 @@ const backends: Backend[] = [
       async cleanUp() {
         await run('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', container]).catch(() => undefined);
       },
+      bulk: {
+        async write(keys) {
+          const send = await swiftAccount();
+          await forEachConcurrently(keys, 16, async (key) => expect(await send('PUT', `${container}/${key.split('/').map(encodeURIComponent).join('/')}`, key)).to.equal(201));
+        },
+        async remove(keys) {
+          const send = await swiftAccount();
+          await forEachConcurrently(keys, 16, async (key) => expect(await send('DELETE', `${container}/${key.split('/').map(encodeURIComponent).join('/')}`)).to.be.oneOf([204, 404]));
+        },
+      },
     };
   })(),
   (() => {
@@ -120,6 +152,18 @@ const backends: Backend[] = [
         return createS3Storage(s3Options(bucket, options));
       },
       cleanUp: () => removeS3Bucket(bucket),
+      bulk: {
+        async write(keys) {
+          const client = s3Client();
+          await forEachConcurrently(keys, 16, (key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key })));
+          client.destroy();
+        },
+        async remove(keys) {
+          const client = s3Client();
+          await forEachConcurrently(keys, 16, (key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+          client.destroy();
+        },
+      },
     };
   })(),
 ];
@@ -142,6 +186,15 @@ async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** Runs `task` on every item, at most `limit` at a time. */
+async function forEachConcurrently<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 for (const backend of backends) {
@@ -181,6 +234,42 @@ for (const backend of backends) {
       const listed: string[] = [];
       for await (const info of paged.list('page/')) listed.push(info.key);
       expect(listed).to.deep.equal(keys);
+    });
+
+    it("lists 1,100 keys with the backend's default page size", async () => {
+      // More than one default page for S3 (1,000); Swift's default (10,000) must not cut it either.
+      const keys = Array.from({ length: 1100 }, (_, i) => `many/${String(i).padStart(5, '0')}.tar`);
+      try {
+        // The first through the backend, which creates the container or bucket.
+        await storage.put(keys[0]!, Readable.from([Buffer.from(keys[0]!)]), {});
+        const rest = keys.slice(1);
+        if (backend.bulk) await backend.bulk.write(rest);
+        else await forEachConcurrently(rest, 16, (key) => storage.put(key, Readable.from([Buffer.from(key)]), {}));
+        const listed: ObjectInfo[] = [];
+        for await (const info of storage.list('many/')) listed.push(info);
+        expect(listed.map((info) => info.key)).to.deep.equal(keys);
+        expect(listed.every((info) => info.size === info.key.length)).to.equal(true);
+      } finally {
+        if (backend.bulk) await backend.bulk.remove(keys);
+        else await forEachConcurrently(keys, 16, (key) => storage.delete(key));
+      }
+      const left: string[] = [];
+      for await (const info of storage.list('many/')) left.push(info.key);
+      expect(left).to.deep.equal([]);
+    });
+
+    it('lists and reads back keys that need URL encoding, across pages', async () => {
+      const paged = await backend.open({ listingPageSize: 2 });
+      const keys = ['enc/a b#1.tar', 'enc/50%+more?.tar', 'enc/ünï cödé & co.tar', 'enc/semi;colon=eq.tar', 'enc/tab\ttilde~.tar'];
+      for (const key of keys) await paged.put(key, Readable.from([Buffer.from(`bytes of ${key}`)]), {});
+      const listed: string[] = [];
+      for await (const info of paged.list('enc/')) listed.push(info.key);
+      expect([...listed].sort()).to.deep.equal([...keys].sort());
+      for (const key of keys) {
+        expect((await readAll(await paged.get(key))).toString()).to.equal(`bytes of ${key}`);
+        await paged.delete(key);
+      }
+      expect(await paged.head(keys[0]!)).to.equal(undefined);
     });
 
     it('gives a typed not-found error for a missing key', async () => {

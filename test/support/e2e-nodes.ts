@@ -68,6 +68,8 @@ export async function writeAgentConfig(file: string, sim: SimNode, stores: Agent
     service_status_command: sim.serviceStatusCommand,
     service_start_timeout_seconds: 60,
     service_stop_timeout_seconds: 60,
+    cql_host: sim.cqlContactPoint.split(':')[0],
+    cql_port: sim.nativeTransportPort,
     backup_local_path: stores.storePath,
     ...extra,
   };

@@ -1,6 +1,7 @@
 /**
  * Mocha global fixtures: the integration tests run against a real Swift with
- * s3api, which test/services/object-store.sh installs and starts. A store
+ * s3api, which test/services/object-store.sh installs and starts, and
+ * against Trove's own Python code (test/services/trove-packages.sh). A store
  * that was already running is used and left running; one started here is
  * stopped at the end.
  */
@@ -12,6 +13,9 @@ const script = () => path.join(repoRoot(), 'test/services/object-store.sh');
 let startedHere = false;
 
 export async function mochaGlobalSetup(): Promise<void> {
+  // Trove's own code, for the wire-compatibility tests (installed once, from Debian).
+  const trove = await execa('bash', [path.join(repoRoot(), 'test/services/trove-packages.sh')], { reject: false, all: true, timeout: 15 * 60_000 });
+  if (trove.exitCode !== 0) throw new Error(`test/services/trove-packages.sh failed (exit ${trove.exitCode}):\n${trove.all}`);
   const status = await execa('bash', [script(), 'status'], { reject: false });
   if (status.exitCode === 0) return;
   process.stdout.write('starting the test object store (Swift with s3api) ...\n');

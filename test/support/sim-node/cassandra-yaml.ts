@@ -15,6 +15,10 @@ export interface CassandraConfig {
   authenticator: string;
   authorizer: string;
   roleManager: string;
+  /** roles_validity_in_ms, credentials_validity_in_ms, permissions_validity_in_ms (auth caches). */
+  rolesValidityMs: number;
+  credentialsValidityMs: number;
+  permissionsValidityMs: number;
   partitioner: string;
   listenAddress: string;
   rpcAddress: string;
@@ -56,11 +60,11 @@ role_manager: ${config.roleManager}
 
 network_authorizer: AllowAllNetworkAuthorizer
 
-roles_validity_in_ms: 2000
+roles_validity_in_ms: ${config.rolesValidityMs}
 
-permissions_validity_in_ms: 2000
+permissions_validity_in_ms: ${config.permissionsValidityMs}
 
-credentials_validity_in_ms: 2000
+credentials_validity_in_ms: ${config.credentialsValidityMs}
 
 partitioner: ${config.partitioner}
 
@@ -164,6 +168,9 @@ export function defaultConfig(layout: NodeLayout, overrides: Partial<CassandraCo
     authenticator: 'AllowAllAuthenticator',
     authorizer: 'AllowAllAuthorizer',
     roleManager: 'CassandraRoleManager',
+    rolesValidityMs: 2000,
+    credentialsValidityMs: 2000,
+    permissionsValidityMs: 2000,
     partitioner: 'org.apache.cassandra.dht.Murmur3Partitioner',
     listenAddress: '127.0.0.1',
     rpcAddress: '127.0.0.1',
@@ -181,6 +188,13 @@ function str(doc: Record<string, unknown>, key: string, fallback: string): strin
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'string' && typeof value !== 'number') throw new ConfigurationError(`Invalid yaml: ${key} must be a string`);
   return String(value);
+}
+
+function int(doc: Record<string, unknown>, key: string, fallback: number): number {
+  const value = doc[key];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ConfigurationError(`Invalid yaml: ${key} must be an integer`);
+  return value;
 }
 
 function bool(doc: Record<string, unknown>, key: string, fallback: boolean): boolean {
@@ -218,6 +232,9 @@ export async function readCassandraConfig(layout: NodeLayout): Promise<Cassandra
     authenticator: str(d, 'authenticator', defaults.authenticator),
     authorizer: str(d, 'authorizer', defaults.authorizer),
     roleManager: str(d, 'role_manager', defaults.roleManager),
+    rolesValidityMs: int(d, 'roles_validity_in_ms', defaults.rolesValidityMs),
+    credentialsValidityMs: int(d, 'credentials_validity_in_ms', defaults.credentialsValidityMs),
+    permissionsValidityMs: int(d, 'permissions_validity_in_ms', defaults.permissionsValidityMs),
     partitioner: str(d, 'partitioner', defaults.partitioner),
     listenAddress: str(d, 'listen_address', defaults.listenAddress),
     rpcAddress: str(d, 'rpc_address', defaults.rpcAddress),

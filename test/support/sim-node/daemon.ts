@@ -6,6 +6,7 @@ import type { NodeRuntime } from './node-runtime.js';
 import { readSimSettings } from './sim-settings.js';
 import { StartupFailure } from './startup-checks.js';
 import { startNode } from './startup.js';
+import { startNativeTransport } from './native-transport.js';
 import { roleRow } from './system-rows.js';
 import { SystemLog } from './system-log.js';
 import { DEFAULT_SUPERUSER_HASH } from './system-keyspaces.js';
@@ -22,9 +23,10 @@ if (!root) {
 }
 const layout = nodeLayout(root);
 
+/** CassandraRoleManager.setupDefaultRole: only when no role exists at all (hasExistingRoles). */
 async function createDefaultSuperuser(runtime: NodeRuntime, log: SystemLog): Promise<void> {
   const roles = runtime.engine.systemTable('system_auth', 'roles');
-  if ((await runtime.engine.rows(roles)).has('cassandra')) return;
+  if ((await runtime.engine.rows(roles)).size > 0) return;
   const row = roleRow(runtime.engine.nextTimestamp(), { role: 'cassandra', can_login: true, is_superuser: true, member_of: null, salted_hash: DEFAULT_SUPERUSER_HASH });
   await runtime.engine.write(roles, 96, [row]);
   log.info('CassandraRoleManager.java:338', "Created default superuser role 'cassandra'", 'OptionalTasks:1');
@@ -68,9 +70,25 @@ async function main(): Promise<void> {
     ]);
     process.exit(3);
   }
-  const config = runtime.info();
+  const { rpcAddress, nativeTransportPort } = runtime.config;
   log.info('NativeTransportService.java:68', 'Netty using native Epoll event loop');
-  log.info('PipelineConfigurator.java:125', `Starting listening for CQL clients on /${config.listenAddress}:9042 (unencrypted)...`);
+  log.info('PipelineConfigurator.java:125', `Starting listening for CQL clients on /${rpcAddress}:${nativeTransportPort} (unencrypted)...`);
+  try {
+    runtime.attachNativeTransport(await startNativeTransport(runtime, log));
+  } catch (err) {
+    // Server.start: a failed bind is an IllegalStateException, fatal in CassandraDaemon.activate (exit 3).
+    log.error('CassandraDaemon.java:803', 'Exception encountered during startup', [
+      `java.lang.IllegalStateException: Failed to bind port ${nativeTransportPort} on ${rpcAddress}.`,
+      '\tat org.apache.cassandra.transport.Server.start(Server.java:140)',
+      '\tat org.apache.cassandra.service.NativeTransportService.start(NativeTransportService.java:128)',
+      '\tat org.apache.cassandra.service.CassandraDaemon.startClientTransports(CassandraDaemon.java:735)',
+      '\tat org.apache.cassandra.service.CassandraDaemon.start(CassandraDaemon.java:697)',
+      '\tat org.apache.cassandra.service.CassandraDaemon.activate(CassandraDaemon.java:779)',
+      '\tat org.apache.cassandra.service.CassandraDaemon.main(CassandraDaemon.java:887)',
+      `Caused by: io.netty.channel.unix.Errors$NativeIoException: bind(..) failed: ${(err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'Address already in use' : (err as Error).message}`,
+    ]);
+    process.exit(3);
+  }
   log.info('CassandraDaemon.java:780', 'Startup complete');
 
   // The default superuser appears ~0.2 s after start-up completes (CassandraRoleManager setup delay).

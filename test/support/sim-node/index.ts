@@ -5,6 +5,7 @@ import { writeBinScripts } from './bin-scripts.js';
 import { defaultConfig, readCassandraConfig, renderCassandraYaml, type CassandraConfig } from './cassandra-yaml.js';
 import { chownTree, generateNodeTree } from './data-generator.js';
 import { callNode, NodeUnreachableError, RemoteJavaError } from './jmx-protocol.js';
+import { pickFreePort } from './free-port.js';
 import { dataDirFor, nodeLayout, type NodeLayout } from './layout.js';
 import { isAlive, runningDaemonPid, waitForExit } from './process-control.js';
 import { readSimSettings, writeSimSettings, type SimSettings } from './sim-settings.js';
@@ -42,6 +43,15 @@ export interface SimNodeOptions {
   seed?: number | string;
   /** uid/gid owning the whole tree; when the tests run as root the daemon also runs as this user. */
   owner?: { uid: number; gid: number };
+  /**
+   * cassandra.yaml native_transport_port, where the node serves CQL. Default: a free port picked
+   * now (not 9042: several nodes share the host, and a node whose port is taken fails to start).
+   */
+  nativeTransportPort?: number;
+  /** cassandra.yaml authenticator; PasswordAuthenticator comes with CassandraAuthorizer. Default AllowAllAuthenticator. */
+  authenticator?: 'AllowAllAuthenticator' | 'PasswordAuthenticator';
+  /** roles_/credentials_/permissions_validity_in_ms (default 2000): how long a changed password takes to apply. */
+  authCacheValidityMs?: number;
 }
 
 export interface NodetoolResult {
@@ -61,6 +71,10 @@ export interface SimNode {
   hintsDir: string;
   /** <root>/logs/system.log */
   systemLog: string;
+  /** native_transport_port as cassandra.yaml said when this handle was made. */
+  nativeTransportPort: number;
+  /** `rpc_address:native_transport_port`, a contact point for cassandra-driver. */
+  cqlContactPoint: string;
   nodetoolCommand: string[];
   serviceStartCommand: string[];
   serviceStopCommand: string[];
@@ -72,7 +86,10 @@ export interface SimNode {
   kill(): Promise<void>;
   /** A pending write (memtable + commit log); it becomes an SSTable on flush, snapshot, drain or stop. */
   write(keyspace: string, table: string, bytes: number): Promise<void>;
-  /** `UPDATE system.local SET cluster_name = ?` through the native protocol (saved on the next flush). */
+  /**
+   * `UPDATE system.local SET cluster_name = ?`, the same write CQL makes (memtable and commit log;
+   * the start-up check sees it once flushed).
+   */
   updateSavedClusterName(clusterName: string): Promise<void>;
   /** `UPDATE system_auth.roles SET salted_hash = ? WHERE role = ?` */
   updateRoleHash(role: string, saltedHash: string): Promise<void>;
@@ -119,6 +136,11 @@ export async function createSimNode(options: SimNodeOptions): Promise<SimNode> {
   const startupDelayMs = options.startupDelayMs ?? 150;
   if (!Number.isFinite(startupDelayMs) || startupDelayMs < 0) throw invalid(root, 'startupDelayMs', 'a non-negative number');
   const tables = validateTables(root, options.tables ?? DEFAULT_TABLES);
+  const port = options.nativeTransportPort ?? (await pickFreePort());
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw invalid(root, 'nativeTransportPort', 'a TCP port (1-65535)');
+  const validity = options.authCacheValidityMs ?? 2000;
+  if (!Number.isInteger(validity) || validity < 0) throw invalid(root, 'authCacheValidityMs', 'a non-negative integer');
+  const password = options.authenticator === 'PasswordAuthenticator';
   await mkdir(root, { recursive: true });
   const leftovers = (await readdir(root)).filter((n) => ['data', 'conf', 'bin'].includes(n));
   if (leftovers.length > 0) throw new Error(`simulated node ${root}: root already has ${leftovers.join(', ')}; give an empty or new directory`);
@@ -127,6 +149,12 @@ export async function createSimNode(options: SimNodeOptions): Promise<SimNode> {
     clusterName: options.clusterName ?? 'Test Cluster',
     dataFileDirectories: Array.from({ length: dataDirCount }, (_, i) => dataDirFor(root, i)),
     incrementalBackups: options.incrementalBackups ?? false,
+    nativeTransportPort: port,
+    authenticator: password ? 'PasswordAuthenticator' : 'AllowAllAuthenticator',
+    authorizer: password ? 'CassandraAuthorizer' : 'AllowAllAuthorizer',
+    rolesValidityMs: validity,
+    credentialsValidityMs: validity,
+    permissionsValidityMs: validity,
   });
   const settings: SimSettings = { startupDelayMs };
   if (options.seed !== undefined) settings.seed = String(options.seed);
@@ -188,6 +216,8 @@ function handle(layout: NodeLayout, config: CassandraConfig): SimNode {
     savedCachesDir: config.savedCachesDirectory,
     hintsDir: config.hintsDirectory,
     systemLog: layout.systemLog,
+    nativeTransportPort: config.nativeTransportPort,
+    cqlContactPoint: `${config.rpcAddress}:${config.nativeTransportPort}`,
     nodetoolCommand: [layout.nodetoolBin],
     serviceStartCommand: [layout.serviceBin, 'start'],
     serviceStopCommand: [layout.serviceBin, 'stop'],

@@ -28,6 +28,11 @@ export interface RuntimeState {
   gossipGeneration: number;
 }
 
+/** The CQL server of the node (NativeTransportService); drain and shutdown stop it. */
+export interface NativeTransport {
+  close(): Promise<void>;
+}
+
 const REJECTED = 'java.util.concurrent.RejectedExecutionException';
 const SHUT_DOWN = 'ThreadPoolExecutor has shut down';
 
@@ -37,6 +42,7 @@ const SHUT_DOWN = 'ThreadPoolExecutor has shut down';
  */
 export class NodeRuntime {
   private drained = false;
+  private nativeTransport: NativeTransport | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   /** JMX operations served, in total and per MBean operation (attribute reads are not counted). */
   private invokeCalls = 0;
@@ -50,6 +56,31 @@ export class NodeRuntime {
 
   get isDrained(): boolean {
     return this.drained;
+  }
+
+  /** cassandra.yaml as read at start-up (changes need a restart, as on a real node). */
+  get config(): CassandraConfig {
+    return this.state.config;
+  }
+
+  get hostId(): string {
+    return this.state.hostId;
+  }
+
+  get tokens(): string[] {
+    return this.state.tokens;
+  }
+
+  attachNativeTransport(transport: NativeTransport): void {
+    this.nativeTransport = transport;
+  }
+
+  /** Server.stop: "Stop listening for CQL clients"; connected clients are cut off. */
+  private async stopNativeTransport(thread: string): Promise<void> {
+    this.state.log.info('Server.java:171', 'Stop listening for CQL clients', thread);
+    const transport = this.nativeTransport;
+    this.nativeTransport = undefined;
+    await transport?.close();
   }
 
   /** Counts a JMX operation; the JVM's reflection warms up with them, which shows in stack traces. */
@@ -189,7 +220,7 @@ export class NodeRuntime {
     const log = this.state.log;
     log.info('StorageService.java:1747', 'DRAINING: starting drain process', 'RMI TCP Connection(2)-127.0.0.1');
     log.info('HintsService.java:220', 'Paused hints dispatch', 'RMI TCP Connection(2)-127.0.0.1');
-    log.info('Server.java:171', 'Stop listening for CQL clients', 'RMI TCP Connection(2)-127.0.0.1');
+    await this.stopNativeTransport('RMI TCP Connection(2)-127.0.0.1');
     log.info('Gossiper.java:1967', 'Announcing shutdown', 'RMI TCP Connection(2)-127.0.0.1');
     log.info('StorageService.java:2728', `Node /${this.state.config.listenAddress}:${this.state.config.storagePort} state jump to shutdown`, 'RMI TCP Connection(2)-127.0.0.1');
     await this.flushEverything();
@@ -222,7 +253,27 @@ export class NodeRuntime {
 
   /** `UPDATE system_auth.roles SET salted_hash = ? WHERE role = ?` */
   async updateRoleHash(role: string, saltedHash: string): Promise<void> {
-    await this.engine.write(this.engine.systemTable('system_auth', 'roles'), 96, [{ key: role, ts: this.engine.nextTimestamp(), cols: { role, salted_hash: saltedHash } }]);
+    await this.writeRole(role, { salted_hash: saltedHash });
+  }
+
+  /** An upsert of system_auth.roles cells (null deletes a cell), through the commit log like any write. */
+  async writeRole(role: string, cols: Record<string, unknown>): Promise<void> {
+    await this.engine.write(this.engine.systemTable('system_auth', 'roles'), 96, [{ key: role, ts: this.engine.nextTimestamp(), cols: { role, ...cols } }]);
+  }
+
+  /** `DELETE FROM system_auth.roles WHERE role = ?`: a partition tombstone. */
+  async deleteRole(role: string): Promise<void> {
+    await this.engine.write(this.engine.systemTable('system_auth', 'roles'), 48, [{ key: role, ts: this.engine.nextTimestamp(), cols: {}, deleted: true }]);
+  }
+
+  /** The visible rows of system_auth.roles (SSTables and memtable merged). */
+  async roleRows(): Promise<Array<Record<string, unknown>>> {
+    return [...(await this.engine.rows(this.engine.systemTable('system_auth', 'roles'))).values()];
+  }
+
+  /** The merged row of system.local, as stored (cluster_name as last written, tokens, truncation records...). */
+  async storedLocalRow(): Promise<Record<string, unknown>> {
+    return (await this.engine.rows(this.engine.systemTable('system', 'local'))).get('local') ?? {};
   }
 
   /** SIGTERM: the shutdown hook flushes what the node still holds (nothing after a drain). */
@@ -231,7 +282,7 @@ export class NodeRuntime {
     const thread = 'StorageServiceShutdownHook';
     if (!this.drained) {
       log.info('HintsService.java:220', 'Paused hints dispatch', thread);
-      log.info('Server.java:171', 'Stop listening for CQL clients', thread);
+      await this.stopNativeTransport(thread);
       log.info('Gossiper.java:1967', 'Announcing shutdown', thread);
       log.info('StorageService.java:2728', `Node /${this.state.config.listenAddress}:${this.state.config.storagePort} state jump to shutdown`, thread);
       await this.flushEverything();

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigurationError, readCassandraConfig, type CassandraConfig } from './cassandra-yaml.js';
 import { CommitLog, deleteSegments, readSegment } from './commitlog.js';
 import type { NodeLayout } from './layout.js';
+import { authSettingsFrom } from './native-transport.js';
 import { NodeRuntime, RELEASE_VERSION } from './node-runtime.js';
 import { SeededRandom, unpredictableSeed } from './random.js';
 import type { SimSettings } from './sim-settings.js';
@@ -82,6 +83,7 @@ export async function startNode({ layout, settings, log }: StartOptions): Promis
   let config: CassandraConfig;
   try {
     config = await readCassandraConfig(layout);
+    authSettingsFrom(config);
   } catch (err) {
     if (!(err instanceof ConfigurationError)) throw err;
     log.error('CassandraDaemon.java:803', `Exception encountered during startup: ${err.message}`);

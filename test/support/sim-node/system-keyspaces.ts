@@ -124,8 +124,11 @@ export function replicatedSystemTableDefs(): TableDef[] {
   return tables;
 }
 
-/** The hash Cassandra stored for the default superuser `cassandra` on the captured node ($2a$, jBCrypt). */
-export const DEFAULT_SUPERUSER_HASH = '$2a$10$N6Eckp7wuraOCPi2h/5F2uTKw8jxrQlKH0Io2In1jYNg9YeurJFha';
+/**
+ * The hash Cassandra stored for the default superuser `cassandra`/`cassandra` on the captured node
+ * ($2a$, jBCrypt; 05_auth_basic.txt). Real nodes salt it afresh on first start.
+ */
+export const DEFAULT_SUPERUSER_HASH = '$2a$10$/YNvp11zJk.1msDqa5Epx.mUmDZ8bpreuQxwNZUQD2ifRR8XZFIay';
 
 /** A name CREATE KEYSPACE accepts (letters, digits, underscore, at most 48) that is not a system keyspace. */
 export function isUserKeyspaceName(name: string): boolean {

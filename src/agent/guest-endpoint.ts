@@ -1,0 +1,327 @@
+import { statfs } from 'node:fs/promises';
+import { findStrategy } from '../../strategies/registry.js';
+import type { CassandraNode } from '../cassandra/cassandra-node.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { BackupRecord } from '../catalog/backup-record.js';
+import { createStorageCatalog } from '../catalog/storage-catalog.js';
+import type { AgentConfig } from '../config/config-schema.js';
+import { AgentError, BackupNotFoundError, errorMessage } from '../errors.js';
+import type { JobContext } from '../jobs/job-context.js';
+import type { ConductorReporter, ServiceStatus } from '../rpc/conductor-reporter.js';
+import { isObject, type JsonObject, type RpcRequest } from '../rpc/oslo-message.js';
+import { PythonFloat } from '../rpc/python-json.js';
+import { NoSuchMethodError } from '../rpc/rpc-errors.js';
+import type { StorageRequest } from '../storage/create-storage.js';
+import type { Storage } from '../storage/storage.js';
+import type { Logger } from '../util/logger.js';
+import type { Progress } from '../util/progress.js';
+import { parseBackupOrder, parsePrepareOrder, type BackupOrder, type RestoreOrder } from './rpc-arguments.js';
+
+
+export interface GuestEndpointOptions {
+  config: AgentConfig;
+  node: CassandraNode;
+  reporter: ConductorReporter;
+  log: Logger;
+  openStorage(request: StorageRequest): Storage;
+}
+
+interface RunningJob {
+  kind: 'backup' | 'restore';
+  id: string;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * The guest's RPC methods (the endpoint oslo dispatches to) and the rule that
+ * one backup or restore runs at a time. Jobs run in the background so that
+ * calls such as rpc_ping are answered while a backup streams.
+ */
+export class GuestEndpoint {
+  #job: RunningJob | undefined;
+  /** A status that overrides the node's own while prepare runs or after it failed. */
+  #prepareStatus: ServiceStatus | undefined;
+  #heartbeats: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: GuestEndpointOptions) {}
+
+  get runningJob(): { kind: string; id: string } | undefined {
+    return this.#job && { kind: this.#job.kind, id: this.#job.id };
+  }
+
+  async handle(request: RpcRequest): Promise<unknown> {
+    switch (request.method) {
+      case 'rpc_ping':
+        return true;
+      case 'get_filesystem_stats':
+        return this.#filesystemStats();
+      case 'create_backup':
+      case 'backup-create':
+        return this.#startBackup(request);
+      case 'prepare':
+        return this.#startPrepare(request);
+      case 'restore':
+        return this.#startPrepare({ ...request, args: { backup_info: request.args.backup_info ?? null } });
+      default:
+        throw new NoSuchMethodError(request.method);
+    }
+  }
+
+  /** The heartbeat's service_status: prepare's own while it runs or after it failed, else the node's. */
+  async serviceStatus(): Promise<ServiceStatus> {
+    if (this.#prepareStatus) return this.#prepareStatus;
+    try {
+      return (await this.options.node.service.isRunning()) ? 'healthy' : 'shutdown';
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  /** SIGTERM: abort the running job (it cleans up and reports) and wait for it. */
+  async shutdown(reason: string): Promise<void> {
+    const job = this.#job;
+    if (!job) return;
+    this.options.log.warn('job.aborting', { kind: job.kind, id: job.id, reason });
+    job.abort.abort(new AgentError(reason));
+    await job.done;
+  }
+
+  /** The same fields as Trove's guest (trove.guestagent.dbaas.get_filesystem_volume_stats), for the data directory. */
+  async #filesystemStats(): Promise<JsonObject> {
+    const dir = this.options.node.settings.dataFileDirectories[0]!;
+    const stats = await statfs(dir).catch((err: unknown) => {
+      throw new AgentError(`Filesystem not found (${dir}): ${errorMessage(err)}`);
+    });
+    const total = stats.blocks * stats.bsize;
+    const free = stats.bfree * stats.bsize;
+    return {
+      block_size: stats.bsize,
+      total_blocks: stats.blocks,
+      free_blocks: stats.bfree,
+      total: new PythonFloat(toGb(total)),
+      free,
+      used: new PythonFloat(toGb(total - free)),
+    };
+  }
+
+  #startBackup(request: RpcRequest): void {
+    const { reporter, log, config } = this.options;
+    let order: BackupOrder;
+    try {
+      order = parseBackupOrder(request.args, request.method);
+    } catch (err) {
+      const id = backupIdIn(request.args);
+      if (id) void this.#reportBackupFailed(id, 'full', request.context, errorMessage(err));
+      throw err;
+    }
+    if (order.instanceId !== config.instance_id) {
+      void this.#reportBackupFailed(order.id, order.type, request.context, `backup ${order.id} was sent to instance ${config.instance_id} but is for instance ${order.instanceId}`);
+      return;
+    }
+    if (this.#refuseWhileBusy(`backup ${order.id}`)) {
+      void this.#reportBackupFailed(order.id, order.type, request.context, this.#busyReason(`backup ${order.id}`));
+      return;
+    }
+    this.#run('backup', order.id, async (signal) => {
+      const ctx = this.#jobContext({ swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
+      const strategy = await findStrategy('backup', config.backup_strategy, config.backup_namespace);
+      await reporter.updateBackup(order.id, { state: 'BUILDING', backup_type: 'full' }, request.context);
+      let record: BackupRecord;
+      try {
+        // Incremental strategies are the chain issue's; until then a request for one gets a full backup, reported as such.
+        record = await strategy.backup(ctx, { id: order.id, name: order.name, keyspaces: order.keyspaces, tables: order.tables });
+      } catch (err) {
+        // An abort surfaces as a bare AbortError from deep in a stream: report why it was aborted.
+        await this.#reportBackupFailed(order.id, 'full', request.context, errorMessage(signal.aborted ? signal.reason : err));
+        return;
+      }
+      await reporter.updateBackup(
+        order.id,
+        {
+          state: 'COMPLETED',
+          backup_type: record.type,
+          size: toGb(record.stored_bytes),
+          checksum: record.checksum ?? record.sha256,
+          location: record.location,
+          success: true,
+        },
+        request.context,
+      );
+      await this.#notifyEnd(request.context);
+      log.info('backup.completed', { backup_id: order.id, bytes: record.stored_bytes, location: record.location });
+    });
+  }
+
+  #startPrepare(request: RpcRequest): void {
+    const { log } = this.options;
+    const order = parsePrepareOrder(request.args, request.method);
+    const label = order.backup ? `restore of backup ${order.backup.id}` : 'prepare';
+    if (this.#refuseWhileBusy(label)) {
+      log.error('prepare.refused', { reason: this.#busyReason(label) });
+      this.#prepareStatus = 'failed to spawn';
+      void this.#heartbeatNow();
+      return;
+    }
+    this.#prepareStatus = 'building';
+    void this.#heartbeatNow();
+    const backup = order.backup;
+    this.#run('restore', backup?.id ?? 'prepare', async (signal) => {
+      try {
+        if (backup) await this.#restore(backup, request.context, signal);
+        else if (!(await this.options.node.service.isRunning())) await this.options.node.service.startAndWaitHealthy();
+        this.#prepareStatus = undefined;
+        log.info('prepare.completed', { backup_id: backup?.id });
+        await this.#heartbeatNow();
+        await this.#notifyEnd(request.context);
+      } catch (err) {
+        const reason = errorMessage(signal.aborted ? signal.reason : err);
+        this.#prepareStatus = 'failed to spawn';
+        log.error('prepare.failed', { backup_id: backup?.id, reason });
+        await this.#heartbeatNow();
+        await this.#notifyFailure(request.context, reason);
+      }
+    });
+  }
+
+  async #restore(order: RestoreOrder, context: JsonObject, signal: AbortSignal): Promise<void> {
+    const { config, log } = this.options;
+    const ctx = this.#jobContext({ swiftContainer: null }, context, signal, log.with({ backup_id: order.id }));
+    const record = await ctx.catalog.get(order.id);
+    if (!record) {
+      throw new BackupNotFoundError(`backup ${order.id} has no record in the catalog (${ctx.catalog.description}) of this agent's storage; is storage_strategy the store the backup was made in?`);
+    }
+    if (record.location !== order.location) {
+      throw new BackupNotFoundError(`backup ${order.id}: the request's location ${order.location} is not the catalog's ${record.location}; refusing to restore something else than what was asked`);
+    }
+    const expected = record.checksum ?? record.sha256;
+    if (order.checksum && order.checksum !== expected && order.checksum !== record.sha256) {
+      throw new BackupNotFoundError(`backup ${order.id}: the request's checksum ${order.checksum} is not the catalog's ${expected}; the backup may have been replaced`);
+    }
+    const strategy = await findStrategy('restore', record.strategy, config.restore_namespace);
+    await strategy.restore(ctx, order.id);
+  }
+
+  #jobContext(request: { swiftContainer: string | null }, context: JsonObject, signal: AbortSignal, log: Logger): JobContext {
+    const storage = this.options.openStorage({
+      swiftContainer: request.swiftContainer,
+      authToken: typeof context.auth_token === 'string' ? context.auth_token : null,
+      projectId: typeof context.project_id === 'string' ? context.project_id : null,
+    });
+    const catalog: Catalog = createStorageCatalog(storage);
+    return { config: this.options.config, node: this.options.node, storage, catalog, progress: loggedProgress(log), signal };
+  }
+
+  #refuseWhileBusy(what: string): boolean {
+    if (!this.#job) return false;
+    this.options.log.warn('job.refused', { requested: what, running_kind: this.#job.kind, running_id: this.#job.id });
+    return true;
+  }
+
+  #busyReason(what: string): string {
+    const job = this.#job!;
+    return `${what} refused: ${job.kind} ${job.id} is running on this instance and jobs never run side by side; try again when it has finished`;
+  }
+
+  #run(kind: RunningJob['kind'], id: string, work: (signal: AbortSignal) => Promise<void>): void {
+    const abort = new AbortController();
+    const done = work(abort.signal)
+      .catch((err: unknown) => this.options.log.error('job.crashed', { kind, id, reason: errorMessage(err) }))
+      .finally(() => {
+        if (this.#job?.done === done) this.#job = undefined;
+      });
+    this.#job = { kind, id, abort, done };
+  }
+
+  async #reportBackupFailed(id: string, type: 'full' | 'incremental', context: JsonObject, reason: string): Promise<void> {
+    const { reporter, log } = this.options;
+    log.error('backup.failed', { backup_id: id, reason });
+    try {
+      // Trove's update_backup has no field for the reason; its guest sends it with notify_exc_info. We send both ways.
+      await reporter.updateBackup(id, { state: 'FAILED', backup_type: type, success: false, reason }, context);
+    } catch (err) {
+      log.error('report.failed', { backup_id: id, reason: errorMessage(err) });
+    }
+    await this.#notifyFailure(context, reason);
+  }
+
+  /**
+   * Trove's guest ends a request with the notification the control plane put
+   * in its context (`trove_notification`); without one there is nothing to
+   * end (Trove's conductor cannot rebuild an empty notification).
+   */
+  async #notifyEnd(context: JsonObject): Promise<void> {
+    if (!isObject(context.trove_notification)) return;
+    await this.#notify('notify_end', { serialized_notification: context.trove_notification, notification_args: {} }, context);
+  }
+
+  async #notifyFailure(context: JsonObject, reason: string): Promise<void> {
+    if (!isObject(context.trove_notification)) return;
+    const serialized = { ...context.trove_notification, instance_id: this.options.config.instance_id };
+    await this.#notify('notify_exc_info', { serialized_notification: serialized, message: reason, exception: [`${reason}\n`] }, context);
+  }
+
+  async #notify(method: 'notify_end' | 'notify_exc_info', args: JsonObject, context: JsonObject): Promise<void> {
+    try {
+      await this.options.reporter.notify(method, args, context);
+    } catch (err) {
+      this.options.log.error('report.failed', { method, reason: errorMessage(err) });
+    }
+  }
+
+  /**
+   * Heartbeats leave one at a time, each with the status read just before it
+   * is sent: a periodic one started before prepare set `building` cannot
+   * overtake prepare's own and say `healthy` after it.
+   */
+  heartbeat(): Promise<void> {
+    this.#heartbeats = this.#heartbeats.then(async () => {
+      try {
+        await this.options.reporter.heartbeat(await this.serviceStatus());
+      } catch (err) {
+        this.options.log.warn('heartbeat.failed', { reason: errorMessage(err) });
+      }
+    });
+    return this.#heartbeats;
+  }
+
+  #heartbeatNow(): Promise<void> {
+    return this.heartbeat();
+  }
+}
+
+/** trove.common.utils.to_gb: GB with two decimals, never 0.0 for a non-empty size. */
+export function toGb(bytes: number): number {
+  if (bytes === 0) return 0;
+  return Math.max(Math.round((bytes / 1024 ** 3) * 100) / 100, 0.01);
+}
+
+function backupIdIn(args: JsonObject): string | undefined {
+  const info = args.backup_info;
+  return isObject(info) && typeof info.id === 'string' ? info.id : undefined;
+}
+
+/** A job's steps as log lines, and its byte progress every 10 %. */
+function loggedProgress(log: Logger): Progress {
+  let phase = '';
+  let total = 0;
+  let done = 0;
+  let nextReport = 0;
+  return {
+    step: (message) => log.info('job.step', { step: message }),
+    begin(name, totalBytes) {
+      phase = name;
+      total = totalBytes;
+      done = 0;
+      nextReport = totalBytes / 10;
+    },
+    advance(bytes) {
+      done += bytes;
+      if (total > 0 && done >= nextReport) {
+        log.info('job.progress', { phase, bytes: done, total_bytes: total, percent: Math.min(100, Math.floor((done / total) * 100)) });
+        nextReport += total / 10;
+      }
+    },
+    end: () => undefined,
+  };
+}

@@ -1,0 +1,78 @@
+import { openCassandraNode } from '../cassandra/cassandra-node.js';
+import { loadConfig } from '../config/load-config.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { AmqpLink, redactUrl } from '../rpc/amqp-link.js';
+import { ConductorReporter } from '../rpc/conductor-reporter.js';
+import { startRpcServer } from '../rpc/rpc-server.js';
+import { createStorage } from '../storage/create-storage.js';
+import { createLogger } from '../util/logger.js';
+import { GuestEndpoint } from './guest-endpoint.js';
+import { rpcSettings } from './rpc-settings.js';
+import { withTroveInjectedFiles } from './trove-injected-files.js';
+
+/** How long SIGTERM waits for the last reports to reach the broker. */
+const FINAL_REPORT_TIMEOUT_MS = 30_000;
+
+/**
+ * `guest-agent serve`: consume this instance's queue until SIGTERM, then stop
+ * taking requests, abort the running job (it cleans up and reports), deliver
+ * the queued reports and exit 0. Resolves with the exit status.
+ */
+export async function serve(configFile: string | undefined, stop: AbortSignal): Promise<number> {
+  const config = await withTroveInjectedFiles(await loadConfig(configFile));
+  const log = createLogger({ format: config.log_format });
+  const settings = rpcSettings(config);
+  const node = await openCassandraNode(config);
+  log.info('agent.starting', {
+    instance_id: settings.instanceId,
+    broker: redactUrl(settings.url),
+    queue: settings.guestTopic,
+    encrypted: settings.key !== undefined,
+    backup_strategy: config.backup_strategy,
+    storage: config.storage_strategy,
+  });
+
+  const link = await AmqpLink.open({ url: settings.url, retryFirstConnect: true, log: (event, fields) => log.info(event, fields) });
+  let fatal: Error | undefined;
+  const stopped = new Promise<void>((resolve) => {
+    if (stop.aborted) resolve();
+    stop.addEventListener('abort', () => resolve(), { once: true });
+    link.on('fatal', (err) => {
+      fatal = err;
+      resolve();
+    });
+  });
+
+  const reporter = new ConductorReporter({ link, exchange: settings.exchange, topic: settings.conductorTopic, instanceId: settings.instanceId, key: settings.key });
+  // Trove 18 sends the user's token and project, and may name a container: the Swift driver uses them.
+  const endpoint = new GuestEndpoint({ config, node, reporter, log, openStorage: (request) => createStorage(config, request) });
+  const server = await startRpcServer({
+    link,
+    exchange: settings.exchange,
+    topic: settings.guestTopic,
+    flags: settings.flags,
+    key: settings.key,
+    log,
+    handle: (request) => endpoint.handle(request),
+  });
+  log.info('agent.ready', { queue: settings.guestTopic });
+
+  const heartbeat = async (): Promise<void> => {
+    if (!link.connected) return; // a pile of stale heartbeats after an outage helps nobody
+    await endpoint.heartbeat();
+  };
+  void heartbeat();
+  const timer = setInterval(() => void heartbeat(), settings.reportIntervalSeconds * 1000);
+
+  await stopped;
+  clearInterval(timer);
+  log.info('agent.stopping', { reason: fatal ? errorMessage(fatal) : 'signal', running_job: endpoint.runningJob });
+  await server.stop().catch(() => undefined);
+  await endpoint.shutdown('the agent is stopping (SIGTERM)');
+  const unsent = await link.drain(FINAL_REPORT_TIMEOUT_MS);
+  if (unsent > 0) log.error('agent.reports_lost', { unsent, reason: `the broker did not confirm them within ${FINAL_REPORT_TIMEOUT_MS / 1000} s` });
+  await link.close();
+  log.info('agent.stopped', {});
+  if (fatal) return fatal instanceof ConfigError ? 2 : 1;
+  return 0;
+}

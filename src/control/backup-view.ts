@@ -1,0 +1,74 @@
+import type { BackupRecord } from '../catalog/backup-record.js';
+import type { BackupRequest } from './backup-state.js';
+import type { BackupRequestState } from './conductor-reports.js';
+
+/** One backup as the control plane shows it: the catalog record where there is one, the request and reports otherwise. */
+export interface BackupView {
+  id: string;
+  instance_id: string;
+  name: string | null;
+  state: BackupRequestState;
+  type: 'full' | 'incremental';
+  /** Stored bytes from the catalog; null when only the agent's report (size_gb) is known. */
+  size_bytes: number | null;
+  size_gb: number | null;
+  created: string;
+  location: string | null;
+  checksum: string | null;
+  reason: string | null;
+  /** The catalog in storage has a record (the backup can be restored from). */
+  in_catalog: boolean;
+  /** dbaas has a request or report of it in its state. */
+  in_state: boolean;
+}
+
+/**
+ * The catalog is the truth for finished backups (anyone's, even those taken
+ * in direct mode); the state adds the ones building or failed, and the
+ * deletes that failed half-way.
+ */
+export function viewOf(record: BackupRecord | undefined, request: BackupRequest | undefined): BackupView | undefined {
+  if (!record && !request) return undefined;
+  if (record) {
+    return {
+      id: record.id,
+      instance_id: record.instance_id,
+      name: record.name ?? request?.name ?? null,
+      state: request?.state === 'DELETE_FAILED' ? 'DELETE_FAILED' : record.state,
+      type: record.type,
+      size_bytes: record.stored_bytes,
+      size_gb: request?.size_gb ?? null,
+      created: record.created,
+      location: record.location,
+      checksum: record.checksum ?? record.sha256,
+      reason: request?.state === 'DELETE_FAILED' ? request.reason : null,
+      in_catalog: true,
+      in_state: request !== undefined,
+    };
+  }
+  const r = request!;
+  return {
+    id: r.id,
+    instance_id: r.instance_id,
+    name: r.name,
+    state: r.state,
+    type: r.type,
+    size_bytes: null,
+    size_gb: r.size_gb,
+    created: r.created,
+    location: r.location,
+    checksum: r.checksum,
+    reason: r.reason,
+    in_catalog: false,
+    in_state: true,
+  };
+}
+
+/** Every backup known to either, newest first. */
+export function mergeBackups(records: BackupRecord[], requests: BackupRequest[]): BackupView[] {
+  const byId = new Map<string, { record?: BackupRecord; request?: BackupRequest }>();
+  for (const record of records) byId.set(record.id, { record });
+  for (const request of requests) byId.set(request.id, { ...byId.get(request.id), request });
+  const views = [...byId.values()].map(({ record, request }) => viewOf(record, request)!);
+  return views.sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id));
+}

@@ -1,0 +1,80 @@
+import type { ConductorCast } from '../rpc/oslo-message.js';
+
+/** Backup states as Trove's conductor records them. */
+export type BackupRequestState = 'NEW' | 'BUILDING' | 'SAVING' | 'COMPLETED' | 'FAILED' | 'DELETE_FAILED';
+const BACKUP_STATES: readonly string[] = ['NEW', 'BUILDING', 'SAVING', 'COMPLETED', 'FAILED', 'DELETE_FAILED'];
+
+/** `update_backup(instance_id, backup_id, sent, **fields)`, typed. */
+export interface BackupReport {
+  kind: 'backup';
+  instanceId: string;
+  backupId: string;
+  /** Epoch seconds; a report not newer than the last one applied is stale. */
+  sent: number | undefined;
+  state: BackupRequestState;
+  backupType: 'full' | 'incremental' | undefined;
+  /** GB, as Trove's guest reports it. */
+  sizeGb: number | undefined;
+  checksum: string | undefined;
+  location: string | undefined;
+  /** Why it failed (our agent's extension; Trove's guest sends it with notify_exc_info). */
+  reason: string | undefined;
+}
+
+/** `heartbeat(instance_id, payload: {service_status}, sent)`. */
+export interface HeartbeatReport {
+  kind: 'heartbeat';
+  instanceId: string;
+  sent: number | undefined;
+  status: string;
+}
+
+/** Anything else (notify_end, notify_exc_info, ...): recognised, not acted on. */
+export interface OtherReport {
+  kind: 'other';
+  method: string;
+  instanceId: string | undefined;
+}
+
+export type ConductorReport = BackupReport | HeartbeatReport | OtherReport;
+
+/** What a guest's cast to the conductor says, or a reason it cannot be used. */
+export function classifyReport(cast: ConductorCast): ConductorReport | { kind: 'invalid'; reason: string } {
+  const args = cast.args;
+  const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+  const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+  const instanceId = str(args.instance_id) ?? cast.instanceId;
+  // An encrypted report names its instance twice; they must agree, or a guest could write another's backups.
+  if (cast.instanceId !== undefined && instanceId !== cast.instanceId) {
+    return { kind: 'invalid', reason: `${cast.method} from instance ${cast.instanceId} is about instance ${String(args.instance_id)}` };
+  }
+  switch (cast.method) {
+    case 'update_backup': {
+      const backupId = str(args.backup_id);
+      if (!instanceId || !backupId) return { kind: 'invalid', reason: 'update_backup without instance_id or backup_id' };
+      const state = str(args.state);
+      if (!state || !BACKUP_STATES.includes(state)) return { kind: 'invalid', reason: `update_backup of ${backupId}: unknown state ${JSON.stringify(args.state ?? null)}` };
+      const backupType = args.backup_type === 'full' || args.backup_type === 'incremental' ? args.backup_type : undefined;
+      return {
+        kind: 'backup',
+        instanceId,
+        backupId,
+        sent: num(args.sent),
+        state: state as BackupRequestState,
+        backupType,
+        sizeGb: num(args.size),
+        checksum: str(args.checksum),
+        location: str(args.location),
+        reason: str(args.reason),
+      };
+    }
+    case 'heartbeat': {
+      const payload = args.payload;
+      const status = typeof payload === 'object' && payload !== null ? str((payload as Record<string, unknown>).service_status) : undefined;
+      if (!instanceId || !status) return { kind: 'invalid', reason: 'heartbeat without instance_id or payload.service_status' };
+      return { kind: 'heartbeat', instanceId, sent: num(args.sent), status };
+    }
+    default:
+      return { kind: 'other', method: cast.method, instanceId };
+  }
+}

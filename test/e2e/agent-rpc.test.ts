@@ -1,0 +1,275 @@
+import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import amqp from 'amqplib';
+import { expect } from 'chai';
+import { encodeEnvelope, encodeRequest, OSLO_PUBLISH_OPTIONS, type JsonObject } from '../../src/rpc/oslo-message.js';
+import { RemoteError } from '../../src/rpc/rpc-errors.js';
+import { RpcKey } from '../../src/rpc/secure-serializer.js';
+import { findSnapshotFiles } from '../../src/cassandra/data-layout.js';
+import type { BackupInfo } from '../../src/control/guest-client.js';
+import { createNodeUnderTest, readCatalogRecord, restoreLeftovers, writeAgentConfig, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { ServingAgent } from '../support/serving-agent.js';
+import { RABBIT_URL, TestControlPlane } from '../support/test-control-plane.js';
+import { stopAllSimNodes } from '../support/sim-node/index.js';
+import { makeTempDir, removeDir } from '../support/temp-dir.js';
+import { digestTree } from '../support/tree-digest.js';
+
+/**
+ * nodetool that takes `seconds` longer over `snapshot`: a window in which a
+ * backup is certainly running, without relying on how fast this machine is.
+ */
+const slowSnapshot = (node: NodeUnderTest, seconds: number): string[] => [
+  '/bin/sh',
+  '-c',
+  `case " $* " in *" snapshot "*) sleep ${seconds};; esac; exec "$0" "$@"`,
+  ...node.sim!.nodetoolCommand,
+];
+
+const TABLES = [
+  { keyspace: 'shop', table: 'orders', sstables: 2, bytes: 400_000 },
+  { keyspace: 'shop', table: 'customers', sstables: 1, bytes: 50_000 },
+];
+
+/**
+ * `guest-agent serve` on the real RabbitMQ, driven by the package's own
+ * control-plane library exactly as Trove's taskmanager drives a guest, in
+ * both plaintext and encrypted mode.
+ */
+/** Publishes as any other client could, bypassing our encoder's checks, and waits for the broker's confirms. */
+async function publishRaw(topic: string, messages: { content: Buffer; options: amqp.Options.Publish }[]): Promise<void> {
+  const connection = await amqp.connect(RABBIT_URL);
+  try {
+    const channel = await connection.createConfirmChannel();
+    for (const message of messages) channel.publish('openstack', topic, message.content, message.options);
+    await channel.waitForConfirms();
+  } finally {
+    await connection.close();
+  }
+}
+
+/** rabbitmqctl stop_app / start_app: connections drop, queues and their messages stay. */
+async function restartBroker(): Promise<void> {
+  await execa('rabbitmqctl', ['stop_app'], { timeout: 60_000 });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  } finally {
+    await execa('rabbitmqctl', ['start_app'], { timeout: 60_000 });
+  }
+}
+
+for (const mode of ['plaintext', 'encrypted'] as const) {
+  describe(`guest-agent serve (${mode} RPC)`, function () {
+    this.timeout(120_000);
+    const run = `${mode}-${process.pid}-${Date.now().toString(36)}`;
+    const conductorTopic = `trove-conductor-test-${run}`;
+    const keyText = randomUUID().replaceAll('-', '');
+    const key = mode === 'encrypted' ? new RpcKey(keyText) : undefined;
+    const keys = new Map<string, RpcKey>();
+    let base: string;
+    let stores: { storePath: string };
+    let plane: TestControlPlane;
+    const agents: ServingAgent[] = [];
+    const queues: string[] = [conductorTopic];
+
+    /** A simulated node and its agent; `extra` configuration may depend on the node (e.g. its nodetool). */
+    async function nodeWithAgent(
+      name: string,
+      options: Parameters<typeof createNodeUnderTest>[2],
+      extra: Record<string, (node: NodeUnderTest) => unknown> = {},
+    ): Promise<{ node: NodeUnderTest; agent: ServingAgent; instanceId: string }> {
+      const instanceId = `${name}-${run}`;
+      queues.push(`guestagent.${instanceId}`);
+      if (key) keys.set(instanceId, key);
+      const config = {
+        instance_id: instanceId,
+        transport_url: RABBIT_URL,
+        conductor_topic: conductorTopic,
+        report_interval: 1,
+        log_format: 'json',
+        ...(key ? { instance_rpc_encr_key: keyText } : {}),
+      };
+      const node = await createNodeUnderTest(path.join(base, name), stores, options, config);
+      const dependent = Object.fromEntries(Object.entries(extra).map(([k, valueOf]) => [k, valueOf(node)]));
+      await writeAgentConfig(node.configFile, node.sim!, stores, { ...config, ...dependent });
+      await node.sim!.start();
+      const agent = new ServingAgent(node.configFile);
+      agents.push(agent);
+      await agent.ready();
+      return { node, agent, instanceId };
+    }
+
+    const backupInfo = (id: string, instanceId: string): BackupInfo => ({
+      id,
+      name: `backup ${id}`,
+      description: null,
+      instance_id: instanceId,
+      backup_type: 'full',
+      checksum: null,
+      parent: null,
+      datastore: 'cassandra',
+      datastore_version: '4.0',
+      swift_container: null,
+    });
+    const context = { auth_token: 'user-token-never-logged', project_id: 'p-1', request_id: 'req-1', trove_notification: { backup_id: 'x', server_type: 'api' } };
+
+    before(async () => {
+      base = await makeTempDir(`agent-${mode}`);
+      stores = { storePath: path.join(base, 'store') };
+      plane = await TestControlPlane.open(conductorTopic, keys);
+    });
+
+    // Each test's agents and nodes go with it: idle agents heartbeating every second slow the next tests.
+    afterEach(async () => {
+      await Promise.all(agents.splice(0).map((a) => a.stop('SIGTERM')));
+      await stopAllSimNodes();
+    });
+
+    after(async () => {
+      await plane?.close();
+      const connection = await amqp.connect(RABBIT_URL);
+      const channel = await connection.createChannel();
+      for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
+      await connection.close();
+      await stopAllSimNodes();
+      await removeDir(base);
+    });
+
+    it('answers rpc_ping and get_filesystem_stats with the fields of Trove\'s guest', async () => {
+      const { instanceId } = await nodeWithAgent('pinged', { seed: 1 });
+      const guest = plane.guest(instanceId, key, context);
+      expect(await guest.rpcPing()).to.equal(true);
+      const stats = (await guest.getFilesystemStats()) as Record<string, number>;
+      expect(stats).to.have.all.keys('block_size', 'total_blocks', 'free_blocks', 'total', 'free', 'used');
+      expect(stats.free).to.equal(stats.free_blocks! * stats.block_size!);
+    });
+
+    it('answers an unknown method with oslo\'s NoSuchMethod', async () => {
+      const { instanceId } = await nodeWithAgent('nosuch', { seed: 2 });
+      const error = await plane.rpc.call({ exchange: 'openstack', topic: `guestagent.${instanceId}`, key }, 'list_databases', {}, { timeoutSeconds: 15 }).catch((err: unknown) => err);
+      expect(error).to.be.instanceOf(RemoteError);
+      expect((error as RemoteError).remoteClass).to.equal('NoSuchMethod');
+      expect((error as RemoteError).message).to.contain('Endpoint does not support RPC method list_databases');
+    });
+
+    it('runs create_backup and reports BUILDING then COMPLETED with what the catalog holds', async () => {
+      const { node, agent, instanceId } = await nodeWithAgent('source', { tables: TABLES, seed: 3 });
+      const id = randomUUID();
+      await plane.guest(instanceId, key, context).createBackup(backupInfo(id, instanceId));
+      const done = await plane.waitForReport((r) => r.method === 'update_backup' && r.args.backup_id === id && r.args.state !== 'BUILDING', 60_000, `final report of ${id}`);
+      const reports = plane.backupReports(id);
+      expect(reports.map((r) => r.args.state)).to.deep.equal(['BUILDING', 'COMPLETED']);
+      expect(done.args).to.include({ instance_id: instanceId, success: true, backup_type: 'full' });
+      expect(done.encrypted).to.equal(mode === 'encrypted');
+      const sent = reports.map((r) => r.args.sent as number);
+      expect(sent[1]).to.be.greaterThan(sent[0]!);
+      const record = await readCatalogRecord(node.configFile, id);
+      expect(done.args.location).to.equal(record.location);
+      expect(done.args.checksum).to.equal(record.checksum);
+      expect(done.args.size).to.be.a('number').and.to.be.greaterThan(0);
+      expect(done.context.request_id).to.equal('req-1');
+      await plane.waitForReport((r) => r.method === 'notify_end', 10_000, 'notify_end');
+      expect(agent.stderr).to.not.contain('user-token-never-logged');
+      if (key) expect(agent.stderr).to.not.contain(keyText);
+      expect((await findSnapshotFiles(node.dataDirs, id)).files).to.have.length(0);
+    });
+
+    it('restores a backup into a new instance through prepare(backup_info), reporting building then healthy', async () => {
+      const source = await nodeWithAgent('restore-src', { tables: TABLES, seed: 4 });
+      const id = randomUUID();
+      await plane.guest(source.instanceId, key, context).createBackup(backupInfo(id, source.instanceId));
+      const done = await plane.waitForReport((r) => r.method === 'update_backup' && r.args.backup_id === id && r.args.state === 'COMPLETED', 60_000, 'COMPLETED');
+
+      const target = await nodeWithAgent('restore-dst', { seed: 5 });
+      const before = plane.reports.length;
+      await plane.guest(target.instanceId, key, context).prepare({
+        backupInfo: { id, instance_id: source.instanceId, location: done.args.location as string, type: 'full', checksum: done.args.checksum as string },
+      });
+      const heartbeatOf = (status: string) => (r: { method: string; args: Record<string, unknown> }) =>
+        plane.reports.indexOf(r as never) >= before && r.method === 'heartbeat' && r.args.instance_id === target.instanceId && (r.args.payload as { service_status: string }).service_status === status;
+      await plane.waitForReport(heartbeatOf('building'), 30_000, 'building heartbeat');
+      await plane.waitForReport(heartbeatOf('healthy'), 90_000, 'healthy heartbeat');
+      await target.agent.waitForLog((l) => l.event === 'prepare.completed', 10_000);
+      const original = await digestTree(source.node.dataDirs[0]!);
+      const restored = await digestTree(target.node.dataDirs[0]!);
+      for (const [name, digest] of original) {
+        if (!name.startsWith('shop/') || /\/(snapshots|backups)\//.test(name)) continue;
+        expect(restored.get(name), name).to.equal(digest);
+      }
+      expect(await restoreLeftovers(target.node)).to.deep.equal([]);
+    });
+
+    it('refuses a second job while one runs, with a FAILED report saying why', async () => {
+      const { instanceId } = await nodeWithAgent('busy', { tables: TABLES, seed: 6 }, { nodetool_command: (node) => slowSnapshot(node, 4) });
+      const first = randomUUID();
+      const second = randomUUID();
+      const guest = plane.guest(instanceId, key, context);
+      await guest.createBackup(backupInfo(first, instanceId));
+      await plane.waitForReport((r) => r.args.backup_id === first && r.args.state === 'BUILDING', 30_000, 'first BUILDING');
+      await guest.createBackup(backupInfo(second, instanceId));
+      const refused = await plane.waitForReport((r) => r.args.backup_id === second && r.args.state === 'FAILED', 30_000, 'second FAILED');
+      expect(refused.args.reason).to.match(new RegExp(`backup ${second} refused: backup ${first} is running on this instance`));
+      const firstDone = await plane.waitForReport((r) => r.args.backup_id === first && r.args.state !== 'BUILDING', 60_000, 'first final');
+      expect(firstDone.args.state).to.equal('COMPLETED');
+    });
+
+    it('ignores a redelivered request with the same _unique_id', async () => {
+      const { agent, instanceId } = await nodeWithAgent('dup', { seed: 8 });
+      const id = randomUUID();
+      const encoded = encodeRequest({ method: 'create_backup', args: { backup_info: backupInfo(id, instanceId) as unknown as JsonObject }, context, version: '1.0' }, key);
+      await publishRaw(`guestagent.${instanceId}`, [encoded, encoded]);
+      await plane.waitForReport((r) => r.args.backup_id === id && r.args.state === 'COMPLETED', 60_000, 'COMPLETED');
+      await agent.waitForLog((l) => l.event === 'rpc.duplicate_dropped', 10_000, 'duplicate dropped');
+      expect(plane.backupReports(id).map((r) => r.args.state)).to.deep.equal(['BUILDING', 'COMPLETED']);
+    });
+
+    it('on SIGTERM aborts the running backup cleanly, reports FAILED and exits 0', async () => {
+      const { node, agent, instanceId } = await nodeWithAgent('sigterm', { tables: TABLES, seed: 9 }, { nodetool_command: (node) => slowSnapshot(node, 4) });
+      const id = randomUUID();
+      await plane.guest(instanceId, key, context).createBackup(backupInfo(id, instanceId));
+      await plane.waitForReport((r) => r.args.backup_id === id && r.args.state === 'BUILDING', 30_000, 'BUILDING');
+      const exitCode = await agent.stop('SIGTERM');
+      expect(exitCode, agent.stderr).to.equal(0);
+      const failed = await plane.waitForReport((r) => r.args.backup_id === id && r.args.state !== 'BUILDING', 30_000, 'final report');
+      expect(failed.args).to.include({ state: 'FAILED', success: false });
+      expect(String(failed.args.reason)).to.match(/agent is stopping/);
+      expect((await findSnapshotFiles(node.dataDirs, id)).files).to.have.length(0);
+      expect(await readdir(stores.storePath).catch(() => [])).to.not.include.members([`${id}.tar.gz`]);
+      const leftovers = (await readdir(stores.storePath).catch(() => [] as string[])).filter((n) => n.includes(id));
+      expect(leftovers).to.deep.equal([]);
+    });
+
+    it('keeps a backup going through a broker restart and delivers its report afterwards', async () => {
+      const { instanceId } = await nodeWithAgent('restart', { tables: TABLES, seed: 10 }, { nodetool_command: (node) => slowSnapshot(node, 4) });
+      const id = randomUUID();
+      await plane.guest(instanceId, key, context).createBackup(backupInfo(id, instanceId));
+      await plane.waitForReport((r) => r.args.backup_id === id && r.args.state === 'BUILDING', 30_000, 'BUILDING');
+      await restartBroker();
+      const done = await plane.waitForReport((r) => r.args.backup_id === id && r.args.state !== 'BUILDING', 90_000, 'final report after the restart');
+      expect(done.args.state).to.equal('COMPLETED');
+    });
+
+    it('keeps running through hostile messages, and answers a broken call with a failure', async () => {
+      const { agent, instanceId } = await nodeWithAgent('hostile', { seed: 7 });
+      const topic = `guestagent.${instanceId}`;
+      await publishRaw(topic, [
+        { content: Buffer.from('{not json'), options: OSLO_PUBLISH_OPTIONS },
+        { content: Buffer.from('hello'), options: { ...OSLO_PUBLISH_OPTIONS, contentType: 'text/plain' } },
+        { content: encodeEnvelope({ method: 'create_backup', args: { backup_info: 'not an object' }, _context_auth_token: 'secret-token-x' }), options: OSLO_PUBLISH_OPTIONS },
+        { content: Buffer.alloc(5 * 1024 * 1024, 0x7b), options: OSLO_PUBLISH_OPTIONS },
+      ]);
+      await agent.waitForLog((l) => l.event === 'rpc.request_rejected' && /larger than/.test(String(l.reason)), 20_000, 'oversized rejection');
+      const guest = plane.guest(instanceId, key, context);
+      expect(await guest.rpcPing()).to.equal(true);
+      const rejected = agent.logs.filter((l) => l.event === 'rpc.request_rejected' || l.event === 'rpc.request_failed');
+      expect(rejected.length).to.be.at.least(3);
+      expect(agent.stderr).to.not.contain('secret-token-x');
+      // A call whose argument is not what the method takes gets a failure reply, not silence.
+      const error = await plane.rpc.call({ exchange: 'openstack', topic, key }, 'create_backup', { backup_info: 42 }, { timeoutSeconds: 15 }).catch((err: unknown) => err);
+      expect(error).to.be.instanceOf(RemoteError);
+      expect((error as RemoteError).remoteClass).to.equal('GuestError');
+      expect((error as RemoteError).message).to.contain('backup_info is not an object');
+    });
+  });
+}
