@@ -99,7 +99,7 @@ export const strategy: Strategy = {
     }
   },
 
-  restore: (ctx, backupId) => restoreArchive(ctx, backupId),
+  restore: (ctx, backupId, options) => restoreArchive(ctx, backupId, options),
 };
 
 /** Every table in the snapshot with its schema.cql (written for user keyspaces only). */

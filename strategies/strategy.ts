@@ -1,6 +1,6 @@
 import type { BackupRecord } from '../src/catalog/backup-record.js';
 import type { JobContext } from '../src/jobs/job-context.js';
-import type { RestoreResult } from '../src/jobs/restore-archive.js';
+import type { RestoreOptions, RestoreResult } from '../src/jobs/restore-archive.js';
 
 export interface BackupRequest {
   /** Backup id, also the snapshot tag. */
@@ -19,5 +19,5 @@ export interface Strategy {
   name: string;
   description: string;
   backup(ctx: JobContext, request: BackupRequest): Promise<BackupRecord>;
-  restore(ctx: JobContext, backupId: string): Promise<RestoreResult>;
+  restore(ctx: JobContext, backupId: string, options?: RestoreOptions): Promise<RestoreResult>;
 }

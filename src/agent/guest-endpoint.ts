@@ -1,11 +1,13 @@
 import { statfs } from 'node:fs/promises';
 import { findStrategy } from '../../strategies/registry.js';
-import type { CassandraNode } from '../cassandra/cassandra-node.js';
+import { openCassandraNode, type CassandraNode } from '../cassandra/cassandra-node.js';
+import { applyConfigContents } from '../cassandra/config-contents.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/backup-record.js';
 import { createStorageCatalog } from '../catalog/storage-catalog.js';
 import type { AgentConfig } from '../config/config-schema.js';
 import { AgentError, BackupNotFoundError, errorMessage } from '../errors.js';
+import { containerAndObject, findForeignArchive, isForeignArchive, withForeignArchive } from '../jobs/foreign-archive.js';
 import type { JobContext } from '../jobs/job-context.js';
 import type { ConductorReporter, ServiceStatus } from '../rpc/conductor-reporter.js';
 import { isObject, type JsonObject, type RpcRequest } from '../rpc/oslo-message.js';
@@ -43,8 +45,12 @@ export class GuestEndpoint {
   /** A status that overrides the node's own while prepare runs or after it failed. */
   #prepareStatus: ServiceStatus | undefined;
   #heartbeats: Promise<void> = Promise.resolve();
+  /** Re-read when prepare replaces cassandra.yaml. */
+  #node: CassandraNode;
 
-  constructor(private readonly options: GuestEndpointOptions) {}
+  constructor(private readonly options: GuestEndpointOptions) {
+    this.#node = options.node;
+  }
 
   get runningJob(): { kind: string; id: string } | undefined {
     return this.#job && { kind: this.#job.kind, id: this.#job.id };
@@ -72,7 +78,7 @@ export class GuestEndpoint {
   async serviceStatus(): Promise<ServiceStatus> {
     if (this.#prepareStatus) return this.#prepareStatus;
     try {
-      return (await this.options.node.service.isRunning()) ? 'healthy' : 'shutdown';
+      return (await this.#node.service.isRunning()) ? 'healthy' : 'shutdown';
     } catch {
       return 'unknown';
     }
@@ -89,7 +95,7 @@ export class GuestEndpoint {
 
   /** The same fields as Trove's guest (trove.guestagent.dbaas.get_filesystem_volume_stats), for the data directory. */
   async #filesystemStats(): Promise<JsonObject> {
-    const dir = this.options.node.settings.dataFileDirectories[0]!;
+    const dir = this.#node.settings.dataFileDirectories[0]!;
     const stats = await statfs(dir).catch((err: unknown) => {
       throw new AgentError(`Filesystem not found (${dir}): ${errorMessage(err)}`);
     });
@@ -168,8 +174,19 @@ export class GuestEndpoint {
     const backup = order.backup;
     this.#run('restore', backup?.id ?? 'prepare', async (signal) => {
       try {
-        if (backup) await this.#restore(backup, request.context, signal);
-        else if (!(await this.options.node.service.isRunning())) await this.options.node.service.startAndWaitHealthy();
+        if (order.configContents !== null) {
+          await applyConfigContents(this.options.config.cassandra_yaml, order.configContents);
+          this.#node = await openCassandraNode(this.options.config);
+          log.info('prepare.config_written', { file: this.options.config.cassandra_yaml });
+        }
+        if (backup) {
+          await this.#restore(backup, request.context, signal, order.rootPassword);
+        } else if (!(await this.#node.service.isRunning())) {
+          await this.#node.service.startAndWaitHealthy();
+        } else if (order.configContents !== null) {
+          await this.#node.service.stop();
+          await this.#node.service.startAndWaitHealthy();
+        }
         this.#prepareStatus = undefined;
         log.info('prepare.completed', { backup_id: backup?.id });
         await this.#heartbeatNow();
@@ -184,22 +201,28 @@ export class GuestEndpoint {
     });
   }
 
-  async #restore(order: RestoreOrder, context: JsonObject, signal: AbortSignal): Promise<void> {
+  async #restore(order: RestoreOrder, context: JsonObject, signal: AbortSignal, rootPassword: string | null): Promise<void> {
     const { config, log } = this.options;
-    const ctx = this.#jobContext({ swiftContainer: null }, context, signal, log.with({ backup_id: order.id }));
-    const record = await ctx.catalog.get(order.id);
+    let ctx = this.#jobContext({ swiftContainer: null }, context, signal, log.with({ backup_id: order.id }));
+    let record = await ctx.catalog.get(order.id);
     if (!record) {
-      throw new BackupNotFoundError(`backup ${order.id} has no record in the catalog (${ctx.catalog.description}) of this agent's storage; is storage_strategy the store the backup was made in?`);
+      // Not ours, or ours in another container: the location names the container and the object. An
+      // archive with no record at all (Trove's, an operator's) is vouched for by the store's checksum.
+      const { container, objectKey } = containerAndObject(order.id, order.location);
+      ctx = this.#jobContext({ swiftContainer: container }, context, signal, log.with({ backup_id: order.id }));
+      record = (await ctx.catalog.get(order.id)) ?? (await findForeignArchive(ctx, { backupId: order.id, objectKey, checksum: order.checksum }));
+      if (isForeignArchive(record)) ctx = { ...ctx, catalog: withForeignArchive(ctx.catalog, record) };
     }
+    const recorded = isForeignArchive(record) ? `where this agent's ${ctx.storage.name} storage has ${record.object_key}:` : "the catalog's";
     if (record.location !== order.location) {
-      throw new BackupNotFoundError(`backup ${order.id}: the request's location ${order.location} is not the catalog's ${record.location}; refusing to restore something else than what was asked`);
+      throw new BackupNotFoundError(`backup ${order.id}: the request's location ${order.location} is not ${recorded} ${record.location}; refusing to restore something else than what was asked`);
     }
     const expected = record.checksum ?? record.sha256;
     if (order.checksum && order.checksum !== expected && order.checksum !== record.sha256) {
       throw new BackupNotFoundError(`backup ${order.id}: the request's checksum ${order.checksum} is not the catalog's ${expected}; the backup may have been replaced`);
     }
     const strategy = await findStrategy('restore', record.strategy, config.restore_namespace);
-    await strategy.restore(ctx, order.id);
+    await strategy.restore(ctx, order.id, { rootPassword });
   }
 
   #jobContext(request: { swiftContainer: string | null }, context: JsonObject, signal: AbortSignal, log: Logger): JobContext {
@@ -209,7 +232,7 @@ export class GuestEndpoint {
       projectId: typeof context.project_id === 'string' ? context.project_id : null,
     });
     const catalog: Catalog = createStorageCatalog(storage);
-    return { config: this.options.config, node: this.options.node, storage, catalog, progress: loggedProgress(log), signal };
+    return { config: this.options.config, node: this.#node, storage, catalog, progress: loggedProgress(log), signal };
   }
 
   #refuseWhileBusy(what: string): boolean {

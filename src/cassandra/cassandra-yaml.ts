@@ -12,6 +12,8 @@ export interface CassandraSettings {
   savedCachesDirectory: string;
   hintsDirectory: string;
   incrementalBackups: boolean;
+  /** Whether clients must log in (PasswordAuthenticator or another authenticator that requires it). */
+  requiresLogin: boolean;
 }
 
 /**
@@ -57,5 +59,6 @@ export async function readCassandraYaml(file: string, cassandraHome: string): Pr
     savedCachesDirectory: dir('saved_caches_directory', 'data/saved_caches'),
     hintsDirectory: dir('hints_directory', 'data/hints'),
     incrementalBackups: settings.incremental_backups === true,
+    requiresLogin: typeof settings.authenticator === 'string' && !/(^|\.)AllowAllAuthenticator$/.test(settings.authenticator),
   };
 }

@@ -3,7 +3,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { findStrategy } from '../../strategies/registry.js';
 import { serve } from '../agent/serve.js';
 import { describeBackupIdRule, isValidBackupId, newBackupId } from '../catalog/backup-id.js';
-import { AgentError, UsageError, errorMessage } from '../errors.js';
+import { AgentError, ChecksumMismatchError, UsageError, errorMessage } from '../errors.js';
+import { findForeignArchive, withForeignArchive } from '../jobs/foreign-archive.js';
 import { formatBytes } from '../util/format-bytes.js';
 import { setUpJob } from './job-setup.js';
 import { createTerminalProgress } from './progress-bar.js';
@@ -58,17 +59,30 @@ Options:
   -h, --help          show this help
 `;
 
-const RESTORE_HELP = `Usage: guest-agent restore --config FILE --backup-id ID [--json]
+const RESTORE_HELP = `Usage: guest-agent restore --config FILE --backup-id ID [--checksum SUM] [--json]
 
 Restores a backup into this node: checks the catalog record, the stored object
 and free space; extracts into fresh directories beside the data directories,
 verifying the SHA-256 as it streams; stops Cassandra, swaps the directories in
 (emptying commitlog, saved caches and hints), starts Cassandra and checks it.
-If the new data does not come up, the old directories are put back.
+Then makes the node its own (one local-only start without authentication
+under the backup's cluster name: UPDATE system.local SET cluster_name to
+restore_cluster_name or the instance id, and the superuser's password to the
+agent's, kept in admin_credentials_file; then a start with the node's own
+cassandra.yaml and a login with the new password). If anything fails after
+the swap, the old directories and cassandra.yaml are put back and the node
+started on them.
+
+A backup with no catalog record (Trove's, or 'tar | gzip | swift upload
+--use-slo') is restored from ID.tar.gz or ID.tar in Swift, verified against
+its ETag as it streams (each segment of a Static Large Object against its
+manifest).
 
 Options:
   --config FILE       agent configuration (YAML); also GUEST_AGENT_CONFIG
   --backup-id ID      the backup to restore (required)
+  --checksum SUM      refuse unless the backup's checksum is SUM (Swift's ETag,
+                      as Trove records it, or the catalog's SHA-256)
   --json              print one JSON summary on stdout, no progress
   -h, --help          show this help
 `;
@@ -171,22 +185,33 @@ async function backupCommand(args: string[], output: Output, signal: AbortSignal
 }
 
 async function restoreCommand(args: string[], output: Output, signal: AbortSignal): Promise<number> {
-  const { values, help } = parse(args, { 'backup-id': { type: 'string' } }, RESTORE_HELP);
+  const { values, help } = parse(args, { 'backup-id': { type: 'string' }, checksum: { type: 'string' } }, RESTORE_HELP);
   if (help) return printHelp(help);
   const id = values['backup-id'] as string | undefined;
   if (!id) throw new UsageError(`--backup-id is required\n\n${RESTORE_HELP}`);
   if (!isValidBackupId(id)) throw new UsageError(`--backup-id '${id}': use ${describeBackupIdRule()}`);
 
   const started = Date.now();
-  const ctx = await setUpJob(configFile(values.config as string | undefined), createTerminalProgress(process.stderr, { quiet: output.json }), signal);
-  const record = await ctx.catalog.get(id);
-  const strategy = await findStrategy('restore', record?.strategy ?? ctx.config.backup_strategy, ctx.config.restore_namespace);
+  const checksum = values.checksum as string | undefined;
+  let ctx = await setUpJob(configFile(values.config as string | undefined), createTerminalProgress(process.stderr, { quiet: output.json }), signal);
+  let record = await ctx.catalog.get(id);
+  if (!record) {
+    const foreign = await findForeignArchive(ctx, { backupId: id, checksum });
+    ctx = { ...ctx, catalog: withForeignArchive(ctx.catalog, foreign) };
+    record = foreign;
+  } else if (checksum && checksum !== (record.checksum ?? record.sha256) && checksum !== record.sha256) {
+    throw new ChecksumMismatchError(`backup ${id}: its checksum in the catalog is ${record.checksum ?? record.sha256}, not ${checksum} as --checksum says; nothing was restored`);
+  }
+  const strategy = await findStrategy('restore', record.strategy, ctx.config.restore_namespace);
   const result = await strategy.restore(ctx, id);
   const seconds = (Date.now() - started) / 1000;
   if (output.json) {
     printJson({ ok: true, command: 'restore', duration_seconds: seconds, restore: result });
   } else {
-    process.stdout.write(`restore of ${result.backupId} COMPLETED: ${result.files} files, ${formatBytes(result.rawBytes)} in ${seconds.toFixed(1)} s; Cassandra is up\n`);
+    process.stdout.write(
+      `restore of ${result.backupId} COMPLETED: ${result.files} files, ${formatBytes(result.rawBytes)} in ${seconds.toFixed(1)} s; ` +
+        `Cassandra is up as cluster '${result.clusterName}' with the agent's superuser password (${result.starts} starts)\n`,
+    );
   }
   return 0;
 }

@@ -19,6 +19,28 @@ export interface ObjectInfo {
 }
 
 /**
+ * An object as a store that keeps its own checksum of it describes it, and a
+ * way to read it checked against that checksum: what vouches for an archive
+ * that has no catalog record of ours.
+ */
+export interface ObjectVerifier {
+  /** Where the object is, as reported to the control plane. */
+  location: string;
+  /** Bytes stored. */
+  size: number;
+  /** How `expected` is made, for messages (e.g. "the MD5 of the 3 segment MD5s of a Static Large Object"). */
+  algorithm: string;
+  /** The store's checksum of the object (Swift: its ETag, the checksum Trove records). */
+  expected: string;
+  /**
+   * The object's bytes, each part the store vouches for checked as it
+   * passes: the stream fails with a ChecksumMismatchError naming the part as
+   * soon as one differs, and at its end if the whole does not match `expected`.
+   */
+  read(signal?: AbortSignal): Promise<Readable>;
+}
+
+/**
  * The one interface every backend implements. Segmenting, multipart, retries
  * and temporary names live inside each driver; callers see whole objects.
  * `put` consumes the stream and resolves only once the object is durable under
@@ -32,4 +54,6 @@ export interface Storage {
   head(key: string): Promise<ObjectInfo | undefined>;
   list(prefix: string): AsyncIterable<ObjectInfo>;
   delete(key: string): Promise<void>;
+  /** Only stores that keep a checksum of their own (Swift); undefined when the object does not exist. */
+  verifier?(key: string): Promise<ObjectVerifier | undefined>;
 }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ObjectNotFoundError, StorageAuthError, StorageError, errorMessage } from '../errors.js';
+import { ArchiveError, ChecksumMismatchError, ObjectNotFoundError, StorageAuthError, StorageError, errorMessage } from '../errors.js';
 import { segmentsOf } from './segment-stream.js';
 import { createSwiftAuth, type SwiftAuthOptions, type SwiftSession } from './swift-auth.js';
-import type { ObjectInfo, ObjectMeta, PutResult, Storage } from './storage.js';
+import type { ObjectInfo, ObjectMeta, ObjectVerifier, PutResult, Storage } from './storage.js';
 
 /** How uploads, listings and requests behave, whatever the authentication. */
 export interface SwiftTransferOptions {
@@ -42,6 +42,15 @@ interface StoredSegment {
   size: number;
 }
 
+/** A segment of a Static Large Object as its manifest lists it. */
+interface ManifestSegment {
+  container: string;
+  name: string;
+  /** MD5 of the segment's bytes, as the manifest recorded it when the object was made. */
+  hash: string;
+  bytes: number;
+}
+
 const META_PREFIX = 'x-object-meta-';
 const MiB = 1024 * 1024;
 /** A token this close to its announced expiry is renewed before a request rather than refused during it. */
@@ -72,7 +81,8 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
   let storageUrl: string | undefined;
   let containerReady: Promise<void> | undefined;
 
-  const objectPath = (key: string) => `${encodeURIComponent(options.container)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  const pathOf = (container: string, key: string) => `${encodeURIComponent(container)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  const objectPath = (key: string) => pathOf(options.container, key);
 
   /**
    * One request with the session token. A 401 with a renewable session
@@ -246,6 +256,83 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
     }
   };
 
+  /** The segments an SLO's manifest lists, refusing what neither swift upload nor Trove makes (nested manifests, ranges). */
+  const manifestOf = async (key: string): Promise<ManifestSegment[]> => {
+    const response = await request('GET', `${objectPath(key)}?multipart-manifest=get`);
+    if (!response.ok) throw await failure(`reading the manifest of ${key}`, response);
+    const entries = (await response.json().catch(() => undefined)) as unknown;
+    if (!Array.isArray(entries) || entries.length === 0) throw new ArchiveError(`swift: the manifest of ${key} is not a list of segments`);
+    return entries.map((item: unknown, i) => {
+      const what = `segment ${i + 1} in the manifest of ${key}`;
+      if (typeof item !== 'object' || item === null) throw new ArchiveError(`swift: ${what} is not an object`);
+      const entry = item as Record<string, unknown>;
+      if (entry.sub_slo) throw new ArchiveError(`swift: ${what} is itself a Static Large Object; nested manifests are not read (swift upload and Trove never make them)`);
+      if (entry.range !== undefined) throw new ArchiveError(`swift: ${what} uses only the range ${String(entry.range)} of its object; ranged segments are not read (swift upload and Trove never make them)`);
+      const path = typeof entry.name === 'string' ? /^\/([^/]+)\/(.+)$/.exec(entry.name) : null;
+      if (!path || typeof entry.hash !== 'string' || !/^[0-9a-f]{32}$/.test(entry.hash) || !Number.isSafeInteger(entry.bytes)) {
+        throw new ArchiveError(`swift: ${what} lacks a name, an MD5 hash or a size`);
+      }
+      return { container: path[1]!, name: path[2]!, hash: entry.hash, bytes: entry.bytes as number };
+    });
+  };
+
+  /** An object stored whole: its ETag is the MD5 of its bytes. */
+  async function* readWhole(key: string, etag: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const response = await request('GET', objectPath(key), signal ? { signal } : {});
+    if (response.status !== 200 || !response.body) throw await failure(`download of ${key}`, response);
+    const now = unquote(response.headers.get('etag'));
+    if (now !== etag) {
+      await response.body.cancel();
+      throw new ChecksumMismatchError(`swift: ${key} was replaced while it was being restored: its ETag is now ${now}, it was ${etag}`);
+    }
+    const md5 = createHash('md5');
+    let bytes = 0;
+    for await (const chunk of response.body) {
+      md5.update(chunk);
+      bytes += chunk.length;
+      yield chunk;
+    }
+    const digest = md5.digest('hex');
+    if (digest !== etag) throw new ChecksumMismatchError(`swift: the ${bytes} bytes read of ${key} have MD5 ${digest}, but its ETag is ${etag}; the stored object is corrupt`);
+  }
+
+  /**
+   * An SLO read segment by segment rather than through the manifest: Swift
+   * itself cuts the download short at a segment that no longer matches,
+   * without saying which; read one by one, the segment can be named.
+   */
+  async function* readSegments(key: string, etag: string, segments: ManifestSegment[], signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const md5s: string[] = [];
+    for (const [i, segment] of segments.entries()) {
+      const label = `segment ${i + 1} of ${segments.length} of ${key} (${segment.container}/${segment.name})`;
+      const response = await request('GET', pathOf(segment.container, segment.name), signal ? { signal } : {});
+      if (response.status === 404) {
+        await response.body?.cancel();
+        throw new ArchiveError(`swift: ${label} is missing; the archive cannot be restored`);
+      }
+      if (response.status !== 200 || !response.body) throw await failure(`download of ${label}`, response);
+      const stored = unquote(response.headers.get('etag'));
+      if (stored !== segment.hash) {
+        await response.body.cancel();
+        throw new ChecksumMismatchError(`swift: ${label} was replaced after the upload: its ETag is ${stored}, the manifest recorded ${segment.hash}`);
+      }
+      const md5 = createHash('md5');
+      let bytes = 0;
+      for await (const chunk of response.body) {
+        md5.update(chunk);
+        bytes += chunk.length;
+        yield chunk;
+      }
+      const digest = md5.digest('hex');
+      if (digest !== segment.hash || bytes !== segment.bytes) {
+        throw new ChecksumMismatchError(`swift: ${label}: its ${bytes} bytes have MD5 ${digest}, the manifest recorded ${segment.bytes} bytes with MD5 ${segment.hash}`);
+      }
+      md5s.push(digest);
+    }
+    const combined = md5Hex(md5s.join(''));
+    if (combined !== etag) throw new ChecksumMismatchError(`swift: the segment MD5s of ${key} combine to ${combined}, but its ETag is ${etag}`);
+  }
+
   return {
     name: 'swift',
 
@@ -357,6 +444,46 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
       }
     },
 
+    /**
+     * Trove checks a backup by the ETag: the MD5 of an object stored whole,
+     * or of the concatenated segment MD5s of a Static Large Object, whose
+     * manifest gives each segment's MD5 to check its bytes against.
+     */
+    async verifier(key: string): Promise<ObjectVerifier | undefined> {
+      const head = await request('HEAD', objectPath(key));
+      await head.body?.cancel();
+      if (head.status === 404) return undefined;
+      if (!head.ok) throw await failure(`HEAD of ${key}`, head);
+      const location = `${storageUrl}/${objectPath(key)}`;
+      const size = Number(head.headers.get('content-length') ?? 0);
+      const etag = unquote(head.headers.get('etag'));
+      const dynamic = head.headers.get('x-object-manifest');
+      if (dynamic) {
+        throw new ArchiveError(
+          `swift: ${key} is a Dynamic Large Object (segments ${dynamic}), whose ETag does not vouch for a fixed set of segments; upload it again with 'swift upload --use-slo'`,
+        );
+      }
+      if (!/^[0-9a-f]{32}$/.test(etag)) throw new ArchiveError(`swift: ${key} has no MD5 ETag (${etag || 'none'}) to check it against`);
+      if (head.headers.get('x-static-large-object') !== 'True') {
+        return { location, size, algorithm: 'the MD5 of the object', expected: etag, read: async (signal) => Readable.from(readWhole(key, etag, signal), { objectMode: false }) };
+      }
+      const segments = await manifestOf(key);
+      const combined = md5Hex(segments.map((s) => s.hash).join(''));
+      const total = segments.reduce((sum, s) => sum + s.bytes, 0);
+      if (combined !== etag || total !== size) {
+        throw new ChecksumMismatchError(
+          `swift: the manifest of ${key} lists ${segments.length} segments of ${total} bytes whose MD5s combine to ${combined}, but the object has ETag ${etag} and ${size} bytes; the manifest was replaced`,
+        );
+      }
+      return {
+        location,
+        size,
+        algorithm: `the MD5 of the ${segments.length} segment MD5s of a Static Large Object`,
+        expected: etag,
+        read: async (signal) => Readable.from(readSegments(key, etag, segments, signal), { objectMode: false }),
+      };
+    },
+
     async delete(key: string): Promise<void> {
       const head = await request('HEAD', `${objectPath(key)}?multipart-manifest=get`);
       await head.body?.cancel();
@@ -368,3 +495,7 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
     },
   };
 }
+
+const unquote = (etag: string | null): string => (etag ?? '').replace(/"/g, '');
+
+const md5Hex = (text: string): string => createHash('md5').update(text).digest('hex');

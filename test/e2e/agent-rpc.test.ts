@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import amqp from 'amqplib';
@@ -10,6 +10,7 @@ import { RpcKey } from '../../src/rpc/secure-serializer.js';
 import { findSnapshotFiles } from '../../src/cassandra/data-layout.js';
 import type { BackupInfo } from '../../src/control/guest-client.js';
 import { createNodeUnderTest, readCatalogRecord, restoreLeftovers, writeAgentConfig, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { cqlLogin } from '../support/cql-login.js';
 import { ServingAgent } from '../support/serving-agent.js';
 import { RABBIT_URL, TestControlPlane } from '../support/test-control-plane.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
@@ -198,6 +199,43 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
         expect(restored.get(name), name).to.equal(digest);
       }
       expect(await restoreLeftovers(target.node)).to.deep.equal([]);
+    });
+
+    it("restores through prepare with config_contents and root_password: its own cluster name, the new password, the source's refused", async () => {
+      const auth = { authenticator: 'PasswordAuthenticator', authCacheValidityMs: 200 } as const;
+      const source = await nodeWithAgent('auth-src', { ...auth, clusterName: 'Source Cluster', tables: TABLES, seed: 11 });
+      const id = randomUUID();
+      await plane.guest(source.instanceId, key, context).createBackup(backupInfo(id, source.instanceId));
+      const done = await plane.waitForReport((r) => r.args.backup_id === id && r.args.state === 'COMPLETED', 60_000, 'COMPLETED');
+
+      const target = await nodeWithAgent('auth-dst', { ...auth, seed: 12 });
+      const rendered = `# rendered by the control plane\n${await readFile(target.node.sim!.cassandraYaml, 'utf8')}`;
+      const rootPassword = `root-${randomUUID()}`;
+      await plane.guest(target.instanceId, key, context).prepare({
+        backupInfo: { id, instance_id: source.instanceId, location: done.args.location as string, type: 'full', checksum: done.args.checksum as string },
+        configContents: rendered,
+        rootPassword,
+      });
+      await target.agent.waitForLog((l) => l.event === 'prepare.completed' || l.event === 'prepare.failed', 90_000, 'end of prepare');
+      expect(target.agent.logs.find((l) => l.event === 'prepare.failed')?.reason).to.equal(undefined);
+      const yamlText = await readFile(target.node.sim!.cassandraYaml, 'utf8');
+      expect(yamlText).to.match(/^# rendered by the control plane$/m);
+      expect(yamlText).to.match(new RegExp(`^cluster_name: '${target.instanceId}'$`, 'm'));
+      expect((await target.node.sim!.nodetool(['status'])).stdout).to.match(/^UN {2}127\.0\.0\.1/m);
+      expect(await cqlLogin(target.node, 'cassandra', rootPassword)).to.equal(undefined);
+      expect((await cqlLogin(target.node, 'cassandra', 'cassandra'))?.message).to.match(/Provided username cassandra and\/or password are incorrect/);
+      expect(target.agent.stderr).to.not.contain(rootPassword);
+      await plane.waitForReport((r) => r.method === 'notify_end' && r.args.serialized_notification !== undefined && plane.reports.indexOf(r) > plane.reports.indexOf(done), 10_000, 'notify_end of prepare');
+    });
+
+    it('refuses a config_contents that is not a cassandra.yaml mapping, with failed to spawn and the file untouched', async () => {
+      const target = await nodeWithAgent('bad-yaml', { seed: 13 });
+      const before = await readFile(target.node.sim!.cassandraYaml, 'utf8');
+      await plane.guest(target.instanceId, key, context).prepare({ backupInfo: null, configContents: '- just\n- a list\n' });
+      const failed = await target.agent.waitForLog((l) => l.event === 'prepare.failed', 30_000, 'prepare.failed');
+      expect(failed.reason).to.match(/config_contents is not a cassandra.yaml mapping/);
+      await plane.waitForReport((r) => r.method === 'heartbeat' && r.args.instance_id === target.instanceId && (r.args.payload as { service_status: string }).service_status === 'failed to spawn', 15_000, 'failed to spawn');
+      expect(await readFile(target.node.sim!.cassandraYaml, 'utf8')).to.equal(before);
     });
 
     it('refuses a second job while one runs, with a FAILED report saying why', async () => {

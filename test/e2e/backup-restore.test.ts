@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { runAgent } from '../support/agent-runner.js';
+import { cqlLogin } from '../support/cql-login.js';
 import { readArchive } from '../support/archive-reader.js';
 import { createNodeUnderTest, openRealNode, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest, readCatalogRecord } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
@@ -156,6 +157,42 @@ describe('guest-agent backup and restore, end to end', function () {
       const archived = [...(await readArchive(objectFile(await record('replay-1')))).keys()].filter((n) => n.startsWith('shop/orders-'));
       const live = [...(await liveState(node))[0]!.keys()].filter((n) => n.startsWith('shop/orders-') && !/\/(snapshots|backups)\//.test(n));
       expect(live.sort()).to.deep.equal(archived.sort());
+    });
+  });
+
+  describe('the identity of a restored node', () => {
+    it("gives it a cluster name of its own and the agent's superuser password, in two starts", async function () {
+      simOnly.call(this);
+      const auth = { authenticator: 'PasswordAuthenticator', authCacheValidityMs: 200 } as const;
+      const from = await createNodeUnderTest(path.join(base, 'id-source'), stores, { ...auth, clusterName: 'Source Cluster', tables: USER_TABLES, seed: 41 });
+      const into = await createNodeUnderTest(path.join(base, 'id-target'), stores, { ...auth, seed: 42 });
+      await from.sim!.start();
+      await into.sim!.start();
+      try {
+        const backup = await runAgent(['backup', '--config', from.configFile, '--backup-id', 'identity-1']);
+        expect(backup.exitCode, backup.stderr).to.equal(0);
+        const restore = await runAgent(['restore', '--config', into.configFile, '--backup-id', 'identity-1']);
+        expect(restore.exitCode, restore.stderr).to.equal(0);
+        expect(restore.stdout).to.match(/as cluster 'id-target' with the agent's superuser password \(2 starts\)/);
+
+        const yamlText = await readFile(into.sim!.cassandraYaml, 'utf8');
+        expect(yamlText).to.match(/^cluster_name: 'id-target'$/m);
+        expect(yamlText, 'authentication back as it was').to.match(/^authenticator: PasswordAuthenticator$/m);
+        expect((await into.sim!.nodetool(['describecluster'])).stdout).to.contain('Name: id-target');
+        expect((await into.sim!.nodetool(['status'])).stdout).to.match(/^UN {2}127\.0\.0\.1/m);
+
+        const credentialsFile = path.join(into.sim!.root, 'agent-admin-credentials.json');
+        expect((await stat(credentialsFile)).mode & 0o777).to.equal(0o600);
+        const credentials = JSON.parse(await readFile(credentialsFile, 'utf8')) as { username: string; password: string };
+        expect(credentials.username).to.equal('cassandra');
+        expect(restore.stdout + restore.stderr).to.not.contain(credentials.password);
+        expect(await cqlLogin(into, 'cassandra', credentials.password)).to.equal(undefined);
+        const refused = await cqlLogin(into, 'cassandra', 'cassandra');
+        expect(refused?.message).to.match(/Provided username cassandra and\/or password are incorrect/);
+      } finally {
+        await from.sim!.stop();
+        await into.sim!.stop();
+      }
     });
   });
 

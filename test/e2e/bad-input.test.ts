@@ -183,12 +183,15 @@ describe('guest-agent on bad input', function () {
       await expectRestoreRefused('stop-1', /cannot stop Cassandra: service_stop_command failed \(exit 1\): Job for cassandra\.service failed/, stuck);
     });
 
-    it('puts the old data back and restarts the node when the restored node does not start', async () => {
+    it('puts the old data and cassandra.yaml back and restarts the node when the restored node does not start', async () => {
       const other = await createNodeUnderTest(path.join(base, 'node-c'), stores, { clusterName: 'Other Cluster', seed: 5 });
       await other.sim!.start();
       const result = await runAgent(['backup', '--config', other.configFile, '--backup-id', 'other-cluster']);
       expect(result.exitCode, result.stderr).to.equal(0);
       await other.sim!.stop();
+      // A record whose cluster name is not the one saved in the backup's system.local: Cassandra refuses to start.
+      await writeRecord({ ...(await readRecord('other-cluster')), cluster_name: 'Test Cluster' });
+      const yamlBefore = await readFile(target.sim!.cassandraYaml, 'utf8');
       const before = await nodeState(target);
       const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', 'other-cluster']);
       expect(restore.exitCode).to.equal(1);
@@ -197,6 +200,7 @@ describe('guest-agent on bad input', function () {
       // estimates, local); everything else must be exactly as before.
       const after = await nodeState(target);
       expect(after.running).to.equal(true);
+      expect(await readFile(target.sim!.cassandraYaml, 'utf8')).to.equal(yamlBefore);
       expect(withoutSystemKeyspace(after.files)).to.deep.equal(withoutSystemKeyspace(before.files));
       expect(await restoreLeftovers(target)).to.deep.equal([]);
     });

@@ -359,7 +359,7 @@ stop_ours() {
 }
 
 cmd_up() {
-  local t0=$SECONDS s port name deadline
+  local t0=$SECONDS s port name deadline i
   lock_state
   ensure_packages
   ensure_swift_conf
@@ -377,6 +377,11 @@ cmd_up() {
   done
   for s in "${SERVERS[@]}"; do
     port=$(server_port "$s")
+    # A server we just stopped may hold its port for a moment while it exits.
+    for ((i = 0; i < 100; i++)); do
+      port_listening "$port" || break
+      sleep 0.1
+    done
     if port_listening "$port"; then
       die "port $HOST:$port is in use by another process; not starting Swift"
     fi

@@ -71,6 +71,7 @@ export async function writeAgentConfig(file: string, sim: SimNode, stores: Agent
     cql_host: sim.cqlContactPoint.split(':')[0],
     cql_port: sim.nativeTransportPort,
     backup_local_path: stores.storePath,
+    admin_credentials_file: path.join(sim.root, 'agent-admin-credentials.json'),
     ...extra,
   };
   await writeFile(file, yaml.dump(config), { mode: 0o600 });

@@ -1,0 +1,218 @@
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { BackupRecord, Compression } from '../catalog/backup-record.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { freeSpace } from '../cassandra/data-layout.js';
+import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, InsufficientSpaceError } from '../errors.js';
+import type { Storage } from '../storage/storage.js';
+import { formatBytes } from '../util/format-bytes.js';
+import type { JobContext } from './job-context.js';
+
+/** The names an archive of backup `<id>` may have, in the order they are looked for: Trove's layout, then uncompressed. */
+const ARCHIVE_SUFFIXES: readonly (readonly [string, Compression])[] = [
+  ['.tar.gz', 'gzip'],
+  ['.tar', 'none'],
+];
+
+/** Trove's old NodetoolSnapshot made such archives (a TAR laid out like a data directory), and restores them. */
+const FOREIGN_STRATEGY = 'NodetoolSnapshot';
+
+/**
+ * Unpacked bytes assumed per stored byte of a gzip archive whose raw size
+ * nobody recorded. Cassandra's SSTables are LZ4-compressed by default and gzip
+ * gains little on them; 3 leaves room for tables stored uncompressed. It only
+ * makes the refusal early: an extraction that runs out of space fails in the
+ * fresh directories and leaves the node untouched all the same.
+ */
+const GZIP_EXPANSION_ESTIMATE = 3;
+
+/** The same margin as the restore's own check, so that a refusal comes from here, saying that the size is an estimate. */
+const SPACE_MARGIN = 1.05;
+
+export interface ForeignArchiveRequest {
+  backupId: string;
+  /** The object, when the requester names it (backup_info.location); else `<id>.tar.gz`, then `<id>.tar`. */
+  objectKey?: string;
+  /** What the requester says the checksum is (backup_info.checksum, --checksum): the store's must be the same. */
+  checksum?: string | null;
+}
+
+/**
+ * A record made up for an archive that has none of ours (Trove's, or an
+ * operator's `tar | gzip | swift upload`); never written to the catalog. What
+ * nobody recorded stays empty (sha256, file_count, Cassandra version, ring),
+ * raw_bytes is an estimate, cluster_name this node's own, and the store's own
+ * checksum vouches for the bytes.
+ */
+export interface ForeignArchiveRecord extends BackupRecord {
+  foreign: { algorithm: string };
+}
+
+export function isForeignArchive(record: BackupRecord): record is ForeignArchiveRecord {
+  return 'foreign' in record;
+}
+
+/**
+ * Finds the archive of a backup that has no catalog record, checks the
+ * store's checksum of it against the one the requester gave, and describes it
+ * as a record the restore job can use: compression from the name, stored size
+ * and checksum from the store, one data directory, an estimated raw size.
+ */
+export async function findForeignArchive(ctx: JobContext, request: ForeignArchiveRequest): Promise<ForeignArchiveRecord> {
+  const { backupId: id } = request;
+  const { storage } = ctx;
+  const notInCatalog = `backup ${id} is not in the catalog (${ctx.catalog.description}); check the id and the storage settings`;
+  const candidates = request.objectKey ? [request.objectKey] : ARCHIVE_SUFFIXES.map(([suffix]) => `${id}${suffix}`);
+  if (request.objectKey) {
+    if (request.objectKey.endsWith('.enc')) throw encryptedArchive(id, request.objectKey);
+    compressionOf(id, request.objectKey);
+  }
+
+  if (!storage.verifier) {
+    const present = await firstPresent(storage, candidates);
+    throw new BackupNotFoundError(
+      present
+        ? `${notInCatalog}; ${present} is in ${storage.name} storage without a record, and ${storage.name} storage keeps no checksum of its own to verify it by; only archives in Swift can be restored without a record`
+        : notInCatalog,
+    );
+  }
+  let found;
+  for (const key of candidates) {
+    const verifier = await storage.verifier(key);
+    if (verifier) {
+      found = { key, verifier };
+      break;
+    }
+  }
+  if (!found) {
+    const encrypted = request.objectKey ? undefined : await encryptedArchiveNamed(storage, id);
+    if (encrypted) throw encryptedArchive(id, encrypted);
+    throw new BackupNotFoundError(`${notInCatalog} (no archive ${candidates.join(' or ')} in ${storage.name} storage either)`);
+  }
+
+  const { key, verifier } = found;
+  const given = request.checksum?.replace(/"/g, '');
+  if (given && given !== verifier.expected) {
+    throw new ChecksumMismatchError(
+      `backup ${id}: ${key} has ETag ${verifier.expected} (${verifier.algorithm}), but the checksum given for it is ${given}; it is not the archive that was asked for, or it was replaced: nothing was restored`,
+    );
+  }
+  const compression = compressionOf(id, key);
+  ctx.progress.step(
+    `backup ${id} has no catalog record: restoring ${key} from ${storage.name} storage, verified by its ETag ${verifier.expected} (${verifier.algorithm}) as it streams`,
+  );
+  const record: ForeignArchiveRecord = {
+    id,
+    instance_id: '',
+    name: id,
+    created: '',
+    updated: '',
+    state: 'COMPLETED',
+    type: 'full',
+    strategy: FOREIGN_STRATEGY,
+    parent: null,
+    keyspaces: [],
+    tables: [],
+    archived_tables: [],
+    file_count: 0,
+    raw_bytes: compression === 'gzip' ? verifier.size * GZIP_EXPANSION_ESTIMATE : verifier.size,
+    stored_bytes: verifier.size,
+    sha256: '',
+    checksum: verifier.expected,
+    location: verifier.location,
+    object_key: key,
+    compression,
+    data_directory_count: 1,
+    cassandra_version: '',
+    // Unknown: assumed to be this node's own (an archive of a node configured alike). A different
+    // saved name stops Cassandra at start-up, and the restore then rolls back.
+    cluster_name: ctx.node.settings.clusterName,
+    ring: { text: '', tokens: [] },
+    foreign: { algorithm: verifier.algorithm },
+  };
+  await checkRoomForEstimate(ctx, record);
+  return record;
+}
+
+/** The catalog, answering for one foreign archive with its made-up record (never written), so that the restore job finds it by id. */
+export function withForeignArchive(catalog: Catalog, record: ForeignArchiveRecord): Catalog {
+  return {
+    description: catalog.description,
+    get: async (id) => (id === record.id ? record : catalog.get(id)),
+    put: (other) => catalog.put(other),
+    list: () => catalog.list(),
+    delete: (id) => catalog.delete(id),
+  };
+}
+
+/** The archive's bytes, checked against the store's checksum as they stream; refused if the object changed since it was found. */
+export async function readForeignArchive(ctx: JobContext, record: ForeignArchiveRecord): Promise<Readable> {
+  const verifier = await ctx.storage.verifier?.(record.object_key);
+  if (!verifier) throw new ArchiveError(`backup ${record.id}: ${record.object_key} is no longer in ${ctx.storage.name} storage`);
+  if (verifier.expected !== record.checksum) {
+    throw new ChecksumMismatchError(
+      `backup ${record.id}: ${record.object_key} changed since it was found: its ETag is now ${verifier.expected}, it was ${record.checksum}`,
+    );
+  }
+  return verifier.read(ctx.signal);
+}
+
+/** `<storage_url>/<container>/<object>` (Trove's backup location) → the container and the object. */
+export function containerAndObject(backupId: string, location: string): { container: string; objectKey: string } {
+  let parts: string[] = [];
+  try {
+    parts = new URL(location).pathname.split('/').map(decodeURIComponent);
+  } catch {
+    // not a URL: refused below
+  }
+  const objectKey = parts.at(-1);
+  const container = parts.at(-2);
+  if (!objectKey || !container) {
+    throw new BackupNotFoundError(
+      `backup ${backupId} has no catalog record, and its location '${location}' is not of the form <storage_url>/<container>/<object> naming an archive to restore without one`,
+    );
+  }
+  return { container, objectKey };
+}
+
+function compressionOf(id: string, key: string): Compression {
+  const match = ARCHIVE_SUFFIXES.find(([suffix]) => key === `${id}${suffix}`);
+  if (!match) {
+    throw new BackupNotFoundError(
+      `backup ${id}: the object ${key} is not named after the backup (${ARCHIVE_SUFFIXES.map(([suffix]) => `${id}${suffix}`).join(' or ')}); refusing to restore something else than what was asked`,
+    );
+  }
+  return match[1];
+}
+
+function encryptedArchive(id: string, key: string): BackupNotFoundError {
+  return new BackupNotFoundError(
+    `backup ${id}: ${key} is an encrypted archive of Trove's old strategy (.enc); restoring encrypted legacy archives belongs to the encryption issue and is not supported yet: nothing was restored`,
+  );
+}
+
+async function firstPresent(storage: Storage, keys: string[]): Promise<string | undefined> {
+  for (const key of keys) if (await storage.head(key)) return key;
+  return undefined;
+}
+
+/** Trove's old releases added `.enc` when they encrypted (`<id>.tar.gz.enc`, `<id>.gz.enc`). */
+async function encryptedArchiveNamed(storage: Storage, id: string): Promise<string | undefined> {
+  for await (const object of storage.list(`${id}.`)) {
+    if (object.key.endsWith('.enc')) return object.key;
+  }
+  return undefined;
+}
+
+/** Everything goes to the first data directory (nothing in a foreign archive says otherwise). */
+async function checkRoomForEstimate(ctx: JobContext, record: ForeignArchiveRecord): Promise<void> {
+  const dir = ctx.node.settings.dataFileDirectories[0]!;
+  const needed = Math.ceil(record.raw_bytes * SPACE_MARGIN);
+  const { bytes: available } = await freeSpace(path.dirname(dir));
+  if (available < needed) {
+    const estimate = record.compression === 'gzip' ? `${GZIP_EXPANSION_ESTIMATE} × its ${formatBytes(record.stored_bytes)} stored` : `its ${formatBytes(record.stored_bytes)} stored`;
+    throw new InsufficientSpaceError(
+      `restore of ${record.id} needs an estimated ${formatBytes(needed)} free beside ${dir} (the archive has no catalog record, so its unpacked size is unknown and is estimated conservatively at ${estimate}, plus 5 %), only ${formatBytes(available)} is available; free space or grow the volume, then retry`,
+    );
+  }
+}

@@ -1,0 +1,249 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import amqp from 'amqplib';
+import { execa } from 'execa';
+import { expect } from 'chai';
+import { findSnapshotFiles } from '../../src/cassandra/data-layout.js';
+import { runAgent } from '../support/agent-runner.js';
+import { createNodeUnderTest, restoreLeftovers, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { swiftTestAccount } from '../support/object-store-env.js';
+import { ServingAgent } from '../support/serving-agent.js';
+import { stopAllSimNodes } from '../support/sim-node/index.js';
+import { RABBIT_URL, TestControlPlane } from '../support/test-control-plane.js';
+import { makeTempDir, removeDir } from '../support/temp-dir.js';
+import { digestTree } from '../support/tree-digest.js';
+
+/** Incompressible enough that the gzip archive spans several 1 MiB segments. */
+const TABLES = [
+  { keyspace: 'shop', table: 'orders', sstables: 3, bytes: 2_000_000 },
+  { keyspace: 'shop', table: 'customers', sstables: 2, bytes: 800_000 },
+  { keyspace: 'metrics', table: 'events', sstables: 2, bytes: 900_000 },
+];
+const USER_KEYSPACES = new Set(TABLES.map((t) => t.keyspace));
+const SEGMENT_SIZE = 1024 * 1024;
+
+const swiftEnv = { ST_AUTH: swiftTestAccount.authUrl, ST_USER: swiftTestAccount.user, ST_KEY: swiftTestAccount.key };
+const swift = (args: string[]) => execa('swift', args, { env: swiftEnv, timeout: 120_000 });
+
+/**
+ * Trove's old NodetoolSnapshot pipeline as an operator's shell runs it: every
+ * file of snapshot $2 under data directory $1, with `snapshots/<tag>/` cut out
+ * of its path, one TAR, gzip, `swift upload` of stdin as object $3 into
+ * container $4, with the options that follow ($5...).
+ */
+const UPLOAD_PIPELINE = `set -euo pipefail
+cd "$1"
+find . -path "*/snapshots/$2/*" -type f -printf '%P\\n' | sort \\
+  | tar --transform "s#snapshots/$2/##" -cf - -T - \\
+  | gzip \\
+  | swift upload "\${@:5}" --object-name "$3" "$4" -`;
+
+interface ForeignArchive {
+  id: string;
+  objectKey: string;
+  /** Swift's ETag of the object, as Trove records it. */
+  etag: string;
+  /** `<keyspace>/<table-dir>/<file>` → SHA-256 of every file archived. */
+  files: Map<string, string>;
+}
+
+describe('guest-agent restore of an archive without a catalog record (Trove layout, real Swift)', function () {
+  this.timeout(240_000);
+  const run = `${process.pid}-${Date.now().toString(36)}`;
+  const container = `foreign-${run}`;
+  const conductorTopic = `trove-conductor-foreign-${run}`;
+  const queues: string[] = [conductorTopic];
+  const swiftSettings = {
+    storage_strategy: 'swift',
+    swift_auth_url: swiftTestAccount.authUrl,
+    swift_user: swiftTestAccount.user,
+    swift_key: swiftTestAccount.key,
+    backup_swift_container: container,
+  };
+  let base: string;
+  let source: NodeUnderTest;
+  let slo: ForeignArchive;
+  let serving: ServingAgent | undefined;
+  let plane: TestControlPlane | undefined;
+
+  /** Snapshot `id` on the source node, archived and uploaded by the shell pipeline, then cleared. */
+  async function uploadFromSnapshot(id: string, uploadOptions: string[]): Promise<ForeignArchive> {
+    const objectKey = `${id}.tar.gz`;
+    const snapshot = await source.sim!.nodetool(['snapshot', '-t', id]);
+    expect(snapshot.exitCode, snapshot.stderr).to.equal(0);
+    try {
+      const files = new Map<string, string>();
+      for (const file of (await findSnapshotFiles(source.dataDirs, id)).files) {
+        files.set(file.entryName, createHash('sha256').update(await readFile(file.sourcePath)).digest('hex'));
+      }
+      await execa('bash', ['-c', UPLOAD_PIPELINE, 'upload', source.dataDirs[0]!, id, objectKey, container, ...uploadOptions], { env: swiftEnv, timeout: 120_000 });
+      return { id, objectKey, etag: await etagOf(objectKey), files };
+    } finally {
+      await source.sim!.nodetool(['clearsnapshot', '-t', id]);
+    }
+  }
+
+  async function etagOf(objectKey: string): Promise<string> {
+    const stat = await swift(['stat', container, objectKey]);
+    const etag = /^\s*ETag: "?([0-9a-f]{32})"?$/m.exec(stat.stdout)?.[1];
+    if (!etag) throw new Error(`no ETag in 'swift stat ${container} ${objectKey}':\n${stat.stdout}`);
+    return etag;
+  }
+
+  async function segmentsOf(archive: ForeignArchive): Promise<string[]> {
+    const listing = await swift(['list', `${container}_segments`, '--prefix', `${archive.objectKey}/`]);
+    return listing.stdout.split('\n').filter(Boolean).sort();
+  }
+
+  const newNode = (name: string, seed: number, extra: Record<string, unknown> = {}) =>
+    createNodeUnderTest(path.join(base, name), { storePath: path.join(base, 'unused-local-store') }, { seed }, { ...swiftSettings, ...extra });
+
+  /** Every archived file of a user keyspace is in the node's data directory with the same bytes. */
+  async function expectRestored(node: NodeUnderTest, archive: ForeignArchive): Promise<void> {
+    const live = await digestTree(node.dataDirs[0]!);
+    let checked = 0;
+    for (const [name, digest] of archive.files) {
+      if (!USER_KEYSPACES.has(name.split('/')[0]!)) continue;
+      expect(live.get(name), `${name} restored byte for byte`).to.equal(digest);
+      checked += 1;
+    }
+    expect(checked).to.be.greaterThan(TABLES.length);
+  }
+
+  before(async () => {
+    base = await makeTempDir('foreign');
+    source = await createNodeUnderTest(path.join(base, 'source'), { storePath: path.join(base, 'unused-local-store') }, { tables: TABLES, seed: 41 });
+    await source.sim!.start();
+    slo = await uploadFromSnapshot(`trove-slo-${run}`, ['--use-slo', '-S', String(SEGMENT_SIZE)]);
+  });
+
+  afterEach(async () => {
+    await serving?.stop('SIGTERM');
+    serving = undefined;
+  });
+
+  after(async () => {
+    await plane?.close();
+    if (queues.length > 1) {
+      const connection = await amqp.connect(RABBIT_URL);
+      const channel = await connection.createChannel();
+      for (const queue of queues) await channel.deleteQueue(queue).catch(() => undefined);
+      await connection.close();
+    }
+    await stopAllSimNodes();
+    // Deleting the manifests removes their segments; what is left goes with the containers.
+    for (const name of [container, `${container}_segments`]) await swift(['delete', name]).catch(() => undefined);
+    await removeDir(base);
+  });
+
+  it('restores a Static Large Object uploaded with swift upload --use-slo, byte for byte, verified by its ETag', async () => {
+    expect((await segmentsOf(slo)).length, 'segments of the uploaded archive').to.be.at.least(3);
+    const target = await newNode('target-slo', 51);
+    await target.sim!.start();
+    const before = await digestTree(target.dataDirs[0]!);
+
+    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', slo.id]);
+    expect(restore.exitCode, restore.stderr).to.equal(0);
+    expect(restore.stderr).to.contain(`backup ${slo.id} has no catalog record`);
+    expect(restore.stderr).to.contain(`verified by its ETag ${slo.etag}`);
+    expect(restore.stdout).to.match(new RegExp(`restore of ${slo.id} COMPLETED`));
+    await expectRestored(target, slo);
+    // The node's own tables before the restore are gone: the archive replaced its data.
+    const after = await digestTree(target.dataDirs[0]!);
+    const oldUserFiles = [...before.keys()].filter((name) => USER_KEYSPACES.has(name.split('/')[0]!) && !slo.files.has(name));
+    expect(oldUserFiles.length).to.be.greaterThan(0);
+    expect(oldUserFiles.filter((name) => after.has(name))).to.deep.equal([]);
+    expect(await restoreLeftovers(target)).to.deep.equal([]);
+  });
+
+  it('refuses an archive one of whose segments was replaced, naming the segment, and leaves the node untouched', async () => {
+    const tampered = await uploadFromSnapshot(`trove-tampered-${run}`, ['--use-slo', '-S', String(SEGMENT_SIZE)]);
+    const segments = await segmentsOf(tampered);
+    const replaced = segments[1]!;
+    const impostor = path.join(base, 'impostor-segment');
+    await writeFile(impostor, randomBytes(SEGMENT_SIZE));
+    await swift(['upload', '--object-name', replaced, `${container}_segments`, impostor]);
+
+    const target = await newNode('target-tampered', 52);
+    await target.sim!.start();
+    const before = await digestTree(target.dataDirs[0]!);
+    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', tampered.id]);
+    expect(restore.exitCode, restore.stderr).to.equal(1);
+    expect(restore.stderr).to.contain(`segment 2 of ${segments.length} of ${tampered.objectKey} (${container}_segments/${replaced}) was replaced after the upload`);
+    expect(await digestTree(target.dataDirs[0]!)).to.deep.equal(before);
+    expect(await restoreLeftovers(target)).to.deep.equal([]);
+    expect(await target.sim!.isRunning(), 'node still running').to.equal(true);
+  });
+
+  it('refuses an archive whose ETag is not the --checksum given, before touching anything', async () => {
+    const target = await newNode('target-checksum', 53);
+    await target.sim!.start();
+    const before = await digestTree(target.dataDirs[0]!);
+    const wrong = 'a'.repeat(32);
+    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', slo.id, '--checksum', wrong]);
+    expect(restore.exitCode, restore.stderr).to.equal(1);
+    expect(restore.stderr).to.contain(`${slo.objectKey} has ETag ${slo.etag} (the MD5 of the`);
+    expect(restore.stderr).to.contain(`but the checksum given for it is ${wrong}`);
+    expect(await digestTree(target.dataDirs[0]!)).to.deep.equal(before);
+    expect(await restoreLeftovers(target)).to.deep.equal([]);
+  });
+
+  it('restores an archive stored whole (no segments) when --checksum is its MD5', async () => {
+    const whole = await uploadFromSnapshot(`trove-whole-${run}`, []);
+    const target = await newNode('target-whole', 54);
+    await target.sim!.start();
+    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', whole.id, '--checksum', whole.etag]);
+    expect(restore.exitCode, restore.stderr).to.equal(0);
+    expect(restore.stderr).to.contain(`verified by its ETag ${whole.etag} (the MD5 of the object)`);
+    await expectRestored(target, whole);
+  });
+
+  it("refuses an encrypted archive of Trove's old strategy (.enc), pointing at the encryption issue", async () => {
+    const id = `trove-enc-${run}`;
+    const file = path.join(base, 'encrypted');
+    await writeFile(file, randomBytes(4096));
+    await swift(['upload', '--object-name', `${id}.tar.gz.enc`, container, file]);
+    const target = await newNode('target-enc', 55);
+    await target.sim!.start();
+    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', id]);
+    expect(restore.exitCode, restore.stderr).to.equal(1);
+    expect(restore.stderr).to.match(new RegExp(`${id}\\.tar\\.gz\\.enc is an encrypted archive of Trove's old strategy .*encryption issue`));
+  });
+
+  it('restores it through prepare(backup_info) with Trove\'s location and the SLO ETag as checksum', async () => {
+    plane = await TestControlPlane.open(conductorTopic, new Map());
+    const instanceId = `foreign-dst-${run}`;
+    queues.push(`guestagent.${instanceId}`);
+    // The agent's own container is another one: the archive's comes from the location.
+    const target = await newNode('target-prepare', 56, {
+      backup_swift_container: `${container}-agent`,
+      instance_id: instanceId,
+      transport_url: RABBIT_URL,
+      conductor_topic: conductorTopic,
+      report_interval: 1,
+      log_format: 'json',
+    });
+    await target.sim!.start();
+    serving = new ServingAgent(target.configFile);
+    await serving.ready();
+
+    const before = plane.reports.length;
+    const location = `${swiftTestAccount.authUrl.replace(/\/auth\/v1\.0$/, '')}/v1/AUTH_test/${container}/${slo.objectKey}`;
+    await plane.guest(instanceId, undefined, { request_id: 'req-foreign' }).prepare({
+      backupInfo: { id: slo.id, instance_id: 'trove-source-instance', location, type: 'full', checksum: slo.etag },
+    });
+    const heartbeat = (status: string) => (r: { method: string; args: Record<string, unknown> }) =>
+      plane!.reports.indexOf(r as never) >= before &&
+      r.method === 'heartbeat' &&
+      r.args.instance_id === instanceId &&
+      (r.args.payload as { service_status: string }).service_status === status;
+    await plane.waitForReport(heartbeat('building'), 30_000, 'building heartbeat');
+    await serving.waitForLog((l) => l.event === 'prepare.completed' || l.event === 'prepare.failed', 120_000, 'prepare outcome');
+    expect(serving.logs.find((l) => l.event === 'prepare.failed'), serving.stderr).to.equal(undefined);
+    await plane.waitForReport(heartbeat('healthy'), 30_000, 'healthy heartbeat');
+    expect(serving.logs.some((l) => typeof l.step === 'string' && l.step.includes(`backup ${slo.id} has no catalog record`))).to.equal(true);
+    await expectRestored(target, slo);
+    expect(await restoreLeftovers(target)).to.deep.equal([]);
+  });
+});
