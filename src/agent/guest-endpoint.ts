@@ -26,6 +26,8 @@ export interface GuestEndpointOptions {
   reporter: ConductorReporter;
   log: Logger;
   openStorage(request: StorageRequest): Storage;
+  /** The status to report until a prepare succeeds (after a crashed restore was rolled back at start). */
+  initialStatus?: ServiceStatus;
 }
 
 interface RunningJob {
@@ -50,6 +52,7 @@ export class GuestEndpoint {
 
   constructor(private readonly options: GuestEndpointOptions) {
     this.#node = options.node;
+    this.#prepareStatus = options.initialStatus;
   }
 
   get runningJob(): { kind: string; id: string } | undefined {

@@ -6,6 +6,8 @@ import { ConductorReporter } from '../rpc/conductor-reporter.js';
 import { startRpcServer } from '../rpc/rpc-server.js';
 import { createStorage } from '../storage/create-storage.js';
 import { createLogger } from '../util/logger.js';
+import { RestoreJournal } from '../jobs/restore-journal.js';
+import { silentProgress } from '../util/progress.js';
 import { GuestEndpoint } from './guest-endpoint.js';
 import { rpcSettings } from './rpc-settings.js';
 import { withTroveInjectedFiles } from './trove-injected-files.js';
@@ -23,6 +25,9 @@ export async function serve(configFile: string | undefined, stop: AbortSignal): 
   const log = createLogger({ format: config.log_format });
   const settings = rpcSettings(config);
   const node = await openCassandraNode(config);
+  // A restore a crash interrupted is finished or rolled back before any request is taken.
+  const recovered = await RestoreJournal.recover(node, { ...silentProgress, step: (message) => log.warn('restore.recovering', { step: message }) });
+  if (recovered) log.warn('restore.recovered', { backup_id: recovered.backupId, outcome: recovered.outcome });
   log.info('agent.starting', {
     instance_id: settings.instanceId,
     broker: redactUrl(settings.url),
@@ -45,7 +50,15 @@ export async function serve(configFile: string | undefined, stop: AbortSignal): 
 
   const reporter = new ConductorReporter({ link, exchange: settings.exchange, topic: settings.conductorTopic, instanceId: settings.instanceId, key: settings.key });
   // Trove 18 sends the user's token and project, and may name a container: the Swift driver uses them.
-  const endpoint = new GuestEndpoint({ config, node, reporter, log, openStorage: (request) => createStorage(config, request) });
+  const endpoint = new GuestEndpoint({
+    config,
+    node,
+    reporter,
+    log,
+    openStorage: (request) => createStorage(config, request),
+    // The prepare that crashed did not restore anything: the control plane must hear it failed.
+    ...(recovered?.outcome === 'rolled back' ? { initialStatus: 'failed to spawn' as const } : {}),
+  });
   const server = await startRpcServer({
     link,
     exchange: settings.exchange,

@@ -2,6 +2,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { findStrategy } from '../../strategies/registry.js';
 import { serve } from '../agent/serve.js';
+import { openCassandraNode } from '../cassandra/cassandra-node.js';
+import { loadConfig } from '../config/load-config.js';
+import { RestoreJournal } from '../jobs/restore-journal.js';
 import { describeBackupIdRule, isValidBackupId, newBackupId } from '../catalog/backup-id.js';
 import { AgentError, ChecksumMismatchError, UsageError, errorMessage } from '../errors.js';
 import { findForeignArchive, withForeignArchive } from '../jobs/foreign-archive.js';
@@ -17,6 +20,8 @@ Commands:
   serve      run the agent: take the control plane's RPCs from RabbitMQ
   backup     take a backup of this node into the configured storage
   restore    restore a backup from the catalog into this node
+  recover    finish or roll back a restore that a crash interrupted (every
+             command, and serve, also does this first)
 
 Run 'guest-agent <command> --help' for a command's options.
 Exit status: 0 success, 1 the operation failed, 2 bad usage or configuration.
@@ -125,6 +130,8 @@ async function main(argv: string[]): Promise<number> {
         return await backupCommand(rest, output, abort.signal);
       case 'restore':
         return await restoreCommand(rest, output, abort.signal);
+      case 'recover':
+        return await recoverCommand(rest, output);
       default:
         throw new UsageError(`unknown command '${command}'; run 'guest-agent --help'`);
     }
@@ -149,6 +156,31 @@ async function serveCommand(args: string[], signal: AbortSignal): Promise<number
   const { values, help } = parse(args, {}, SERVE_HELP);
   if (help) return printHelp(help);
   return serve(configFile(values.config as string | undefined), signal);
+}
+
+const RECOVER_HELP = `Usage: guest-agent recover --config FILE [--json]
+
+A restore writes a journal beside the data directory at each step. If the
+agent was killed in the middle (SIGKILL, power loss), this finishes the
+restore when only the old directories were left to delete, and otherwise
+rolls it back: the old data directories and cassandra.yaml are put back and
+Cassandra is started on them. Every other command does the same first.
+
+Options:
+  --config FILE       agent configuration (YAML); also GUEST_AGENT_CONFIG
+  --json              print one JSON summary on stdout
+  -h, --help          show this help
+`;
+
+async function recoverCommand(args: string[], output: Output): Promise<number> {
+  const { values, help } = parse(args, {}, RECOVER_HELP);
+  if (help) return printHelp(help);
+  const config = await loadConfig(configFile(values.config as string | undefined));
+  const node = await openCassandraNode(config);
+  const recovered = await RestoreJournal.recover(node, createTerminalProgress(process.stderr, { quiet: output.json }));
+  if (output.json) printJson({ ok: true, command: 'recover', recovered: recovered ?? null });
+  else process.stdout.write(recovered ? `restore of ${recovered.backupId} ${recovered.outcome}\n` : 'no interrupted restore: nothing to do\n');
+  return 0;
 }
 
 async function backupCommand(args: string[], output: Output, signal: AbortSignal): Promise<number> {

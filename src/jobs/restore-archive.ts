@@ -12,6 +12,7 @@ import { readYamlText, writeYamlText } from '../cassandra/yaml-editor.js';
 import { DirectorySwap, type SwapPlan } from './directory-swap.js';
 import { isForeignArchive, readForeignArchive } from './foreign-archive.js';
 import { checkYamlMapping, resetNodeIdentity } from './node-identity-reset.js';
+import { RestoreJournal } from './restore-journal.js';
 import type { JobContext } from './job-context.js';
 
 export interface RestoreResult {
@@ -65,6 +66,12 @@ export async function restoreArchive(ctx: JobContext, backupId: string, options:
   const owner = await resolveDataOwner(ctx.config.data_owner, settings.dataFileDirectories[0]!);
   const fresh = settings.dataFileDirectories.map((dir) => `${dir}${suffix}`);
   const removeFresh = () => Promise.all(fresh.map((dir) => rm(dir, { recursive: true, force: true })));
+  const keptSuffix = `.pre-restore-${backupId}`;
+  const plans: SwapPlan[] = [
+    ...settings.dataFileDirectories.map((live, i) => ({ live, replacement: fresh[i]! })),
+    ...[settings.commitlogDirectory, settings.savedCachesDirectory, settings.hintsDirectory].map((live) => ({ live, ...(owner ? { owner } : {}) })),
+  ];
+  const journal = await RestoreJournal.begin(ctx.node, { backup_id: backupId, fresh, live: plans.map((p) => p.live), kept_suffix: keptSuffix }, originalYaml);
 
   let extracted;
   try {
@@ -77,20 +84,18 @@ export async function restoreArchive(ctx: JobContext, backupId: string, options:
     extracted = await extractVerified(ctx, record, fresh, owner);
   } catch (err) {
     await removeFresh();
+    await journal.finish();
     throw err;
   }
 
-  const swap = new DirectorySwap(`.pre-restore-${backupId}`);
-  const plans: SwapPlan[] = [
-    ...settings.dataFileDirectories.map((live, i) => ({ live, replacement: fresh[i]! })),
-    ...[settings.commitlogDirectory, settings.savedCachesDirectory, settings.hintsDirectory].map((live) => ({ live, ...(owner ? { owner } : {}) })),
-  ];
-
+  const swap = new DirectorySwap(keptSuffix);
   ctx.progress.step('stopping Cassandra');
+  await journal.advance('stopping');
   try {
     await service.stop();
   } catch (err) {
     await removeFresh();
+    await journal.finish();
     // A stop that failed half-way may have left the node down: bring it back on its own data.
     if (!(await service.isRunning().catch(() => true))) {
       await service.startAndWaitHealthy().catch((startErr: unknown) => {
@@ -103,15 +108,20 @@ export async function restoreArchive(ctx: JobContext, backupId: string, options:
   let identity;
   try {
     ctx.progress.step('moving the restored data directories into place');
+    await journal.advance('swapping');
     await swap.apply(plans);
+    await journal.advance('resetting');
     identity = await resetNodeIdentity(ctx, record, { originalYaml, rootPassword: options.rootPassword ?? null });
   } catch (err) {
     await rollBack(ctx, swap, err, originalYaml);
     await removeFresh();
+    await journal.finish();
     throw new ServiceError(`restore ${backupId} failed and was rolled back, the node runs on its old data again: ${errorMessage(err)}`, { cause: err });
   }
   ctx.progress.step('Cassandra is up; removing the old data directories');
+  await journal.advance('committing');
   await swap.commit();
+  await journal.finish();
   return {
     backupId,
     files: extracted.files,
