@@ -183,6 +183,28 @@ describe('guest-agent on bad input', function () {
       await expectRestoreRefused('stop-1', /cannot stop Cassandra: service_stop_command failed \(exit 1\): Job for cassandra\.service failed/, stuck);
     });
 
+    it('rolls back when the start command fails once after the swap, and the node runs on its old data', async () => {
+      const config = yaml.load(await readFile(target.configFile, 'utf8')) as Record<string, unknown>;
+      const flag = path.join(base, 'start-failed-once');
+      const flaky = { ...target, configFile: path.join(base, 'start-fails-once.yaml') };
+      await writeFile(
+        flaky.configFile,
+        yaml.dump({ ...config, service_start_command: ['sh', '-c', 'if [ ! -e "$0" ]; then touch "$0"; echo "Job for cassandra.service failed" >&2; exit 1; fi; exec "$@"', flag, ...target.sim!.serviceStartCommand] }),
+        { mode: 0o600 },
+      );
+      await backup('start-1');
+      const yamlBefore = await readFile(target.sim!.cassandraYaml, 'utf8');
+      const before = await nodeState(target);
+      const restore = await runAgent(['restore', '--config', flaky.configFile, '--backup-id', 'start-1']);
+      expect(restore.exitCode).to.equal(1);
+      expect(restore.stderr).to.match(/restore start-1 failed and was rolled back, the node runs on its old data again: .*Job for cassandra\.service failed/);
+      const after = await nodeState(target);
+      expect(after.running).to.equal(true);
+      expect(withoutSystemKeyspace(after.files)).to.deep.equal(withoutSystemKeyspace(before.files));
+      expect(await readFile(target.sim!.cassandraYaml, 'utf8')).to.equal(yamlBefore);
+      expect(await restoreLeftovers(target)).to.deep.equal([]);
+    });
+
     it('puts the old data and cassandra.yaml back and restarts the node when the restored node does not start', async () => {
       const other = await createNodeUnderTest(path.join(base, 'node-c'), stores, { clusterName: 'Other Cluster', seed: 5 });
       await other.sim!.start();
