@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { abortOnSignals } from './interrupts.js';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { BackupRecord } from '../catalog/backup-record.js';
@@ -142,14 +143,11 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   const output: Output = { json: rest.includes('--json') };
-  const abort = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => abort.abort(new AgentError(`interrupted by ${signal}`));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const interrupted = abortOnSignals('dbaas', false);
   try {
     switch (command) {
       case 'backup-create':
-        return await backupCreate(rest, output, abort.signal);
+        return await backupCreate(rest, output, interrupted);
       case 'backup-list':
         return await backupList(rest, output);
       case 'backup-show':
@@ -157,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
       case 'backup-delete':
         return await backupDelete(rest, output);
       case 'create':
-        return await createInstance(rest, output, abort.signal);
+        return await createInstance(rest, output, interrupted);
       default:
         throw new UsageError(`unknown command '${command}'; run 'dbaas --help'`);
     }

@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { findStrategy } from '../../strategies/registry.js';
 import { serve } from '../agent/serve.js';
+import { abortOnSignals } from './interrupts.js';
 import { openCassandraNode } from '../cassandra/cassandra-node.js';
 import { loadConfig } from '../config/load-config.js';
 import { RestoreJournal } from '../jobs/restore-journal.js';
@@ -109,27 +110,15 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   const output: Output = { json: rest.includes('--json') };
-  const abort = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (abort.signal.aborted) {
-      process.stderr.write(`guest-agent: ${signal} received again; still cleaning up, please wait\n`);
-      return;
-    }
-    process.stderr.write(`guest-agent: ${signal} received, stopping and cleaning up\n`);
-    abort.abort(new AgentError(`interrupted by ${signal}`));
-  };
-  // 'on', not 'once': execa's exit hook re-raises a signal that no other listener
-  // is left to handle, which would kill the process in the middle of its clean-up.
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const interrupted = abortOnSignals('guest-agent', true);
   try {
     switch (command) {
       case 'serve':
-        return await serveCommand(rest, abort.signal);
+        return await serveCommand(rest, interrupted);
       case 'backup':
-        return await backupCommand(rest, output, abort.signal);
+        return await backupCommand(rest, output, interrupted);
       case 'restore':
-        return await restoreCommand(rest, output, abort.signal);
+        return await restoreCommand(rest, output, interrupted);
       case 'recover':
         return await recoverCommand(rest, output);
       default:

@@ -9,9 +9,9 @@ import { RemoteError } from '../../src/rpc/rpc-errors.js';
 import { RpcKey } from '../../src/rpc/secure-serializer.js';
 import { findSnapshotFiles } from '../../src/cassandra/data-layout.js';
 import type { BackupInfo } from '../../src/control/guest-client.js';
-import { createNodeUnderTest, readCatalogRecord, restoreLeftovers, writeAgentConfig, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { readCatalogRecord, restoreLeftovers, type NodeUnderTest } from '../support/e2e-nodes.js';
 import { cqlLogin } from '../support/cql-login.js';
-import { ServingAgent } from '../support/serving-agent.js';
+import { startNodeWithAgent, type ServingAgent } from '../support/serving-agent.js';
 import { RABBIT_URL, TestControlPlane } from '../support/test-control-plane.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -77,27 +77,15 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
     /** A simulated node and its agent; `extra` configuration may depend on the node (e.g. its nodetool). */
     async function nodeWithAgent(
       name: string,
-      options: Parameters<typeof createNodeUnderTest>[2],
-      extra: Record<string, (node: NodeUnderTest) => unknown> = {},
+      options: Parameters<typeof startNodeWithAgent>[2],
+      extra?: Parameters<typeof startNodeWithAgent>[4],
     ): Promise<{ node: NodeUnderTest; agent: ServingAgent; instanceId: string }> {
       const instanceId = `${name}-${run}`;
       queues.push(`guestagent.${instanceId}`);
       if (key) keys.set(instanceId, key);
-      const config = {
-        instance_id: instanceId,
-        transport_url: RABBIT_URL,
-        conductor_topic: conductorTopic,
-        report_interval: 1,
-        log_format: 'json',
-        ...(key ? { instance_rpc_encr_key: keyText } : {}),
-      };
-      const node = await createNodeUnderTest(path.join(base, name), stores, options, config);
-      const dependent = Object.fromEntries(Object.entries(extra).map(([k, valueOf]) => [k, valueOf(node)]));
-      await writeAgentConfig(node.configFile, node.sim!, stores, { ...config, ...dependent });
-      await node.sim!.start();
-      const agent = new ServingAgent(node.configFile);
+      const rpc = { instanceId, transportUrl: RABBIT_URL, conductorTopic, ...(key ? { key: keyText } : {}) };
+      const { node, agent } = await startNodeWithAgent(path.join(base, name), stores, options, rpc, extra);
       agents.push(agent);
-      await agent.ready();
       return { node, agent, instanceId };
     }
 
@@ -239,7 +227,7 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
     });
 
     it('refuses a second job while one runs, with a FAILED report saying why', async () => {
-      const { instanceId } = await nodeWithAgent('busy', { tables: TABLES, seed: 6 }, { nodetool_command: (node) => slowSnapshot(node, 4) });
+      const { instanceId } = await nodeWithAgent('busy', { tables: TABLES, seed: 6 }, (node) => ({ nodetool_command: slowSnapshot(node, 4) }));
       const first = randomUUID();
       const second = randomUUID();
       const guest = plane.guest(instanceId, key, context);
@@ -263,7 +251,7 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
     });
 
     it('on SIGTERM aborts the running backup cleanly, reports FAILED and exits 0', async () => {
-      const { node, agent, instanceId } = await nodeWithAgent('sigterm', { tables: TABLES, seed: 9 }, { nodetool_command: (node) => slowSnapshot(node, 4) });
+      const { node, agent, instanceId } = await nodeWithAgent('sigterm', { tables: TABLES, seed: 9 }, (node) => ({ nodetool_command: slowSnapshot(node, 4) }));
       const id = randomUUID();
       await plane.guest(instanceId, key, context).createBackup(backupInfo(id, instanceId));
       await plane.waitForReport((r) => r.args.backup_id === id && r.args.state === 'BUILDING', 30_000, 'BUILDING');
@@ -279,7 +267,7 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
     });
 
     it('keeps a backup going through a broker restart and delivers its report afterwards', async () => {
-      const { instanceId } = await nodeWithAgent('restart', { tables: TABLES, seed: 10 }, { nodetool_command: (node) => slowSnapshot(node, 4) });
+      const { instanceId } = await nodeWithAgent('restart', { tables: TABLES, seed: 10 }, (node) => ({ nodetool_command: slowSnapshot(node, 4) }));
       const id = randomUUID();
       await plane.guest(instanceId, key, context).createBackup(backupInfo(id, instanceId));
       await plane.waitForReport((r) => r.args.backup_id === id && r.args.state === 'BUILDING', 30_000, 'BUILDING');

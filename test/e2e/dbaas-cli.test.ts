@@ -12,8 +12,8 @@ import type { BackupView } from '../../src/control/backup-view.js';
 import { encodeConductorCast } from '../../src/rpc/oslo-message.js';
 import { PythonFloat } from '../../src/rpc/python-json.js';
 import { DbaasRunner, said } from '../support/dbaas-runner.js';
-import { createNodeUnderTest, localRecordFile, readCatalogRecord, restoreLeftovers, type NodeUnderTest } from '../support/e2e-nodes.js';
-import { ServingAgent } from '../support/serving-agent.js';
+import { localRecordFile, readCatalogRecord, restoreLeftovers, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { startNodeWithAgent, type ServingAgent } from '../support/serving-agent.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { RABBIT_URL } from '../support/test-control-plane.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -50,18 +50,9 @@ describe('dbaas (the control plane commands)', function () {
   let completedId: string;
 
   async function nodeWithAgent(instanceId: string, tables: typeof TABLES | undefined, seed: number, key?: string): Promise<NodeUnderTest> {
-    const node = await createNodeUnderTest(path.join(base, instanceId), { storePath }, { ...(tables ? { tables } : {}), seed }, {
-      instance_id: instanceId,
-      transport_url: RABBIT_URL,
-      conductor_topic: conductorTopic,
-      report_interval: 2,
-      log_format: 'json',
-      ...(key ? { instance_rpc_encr_key: key } : {}),
-    });
-    await node.sim!.start();
-    const agent = new ServingAgent(node.configFile);
+    const rpc = { instanceId, transportUrl: RABBIT_URL, conductorTopic, reportIntervalSeconds: 2, ...(key ? { key } : {}) };
+    const { node, agent } = await startNodeWithAgent(path.join(base, instanceId), { storePath }, { ...(tables ? { tables } : {}), seed }, rpc);
     agents.push(agent);
-    await agent.ready();
     return node;
   }
 

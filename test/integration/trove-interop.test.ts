@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { execa, type ResultPromise } from 'execa';
 import { createNodeUnderTest, readCatalogRecord, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
 import { repoRoot } from '../support/repo-paths.js';
-import { ServingAgent } from '../support/serving-agent.js';
+import { startNodeWithAgent, type ServingAgent } from '../support/serving-agent.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { RABBIT_URL } from '../support/test-control-plane.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -210,18 +210,9 @@ describe('Trove 18 control plane and conductor (python3-trove) against guest-age
 
       async function nodeWithAgent(instanceId: string, stores: AgentStores, options: Parameters<typeof createNodeUnderTest>[2]): Promise<NodeUnderTest> {
         const key = keys[instanceId];
-        const node = await createNodeUnderTest(path.join(base, instanceId), stores, options, {
-          instance_id: instanceId,
-          transport_url: transportUrl(),
-          conductor_topic: conductorTopic,
-          report_interval: 1,
-          log_format: 'json',
-          ...(key ? { instance_rpc_encr_key: key } : {}),
-        });
-        await node.sim!.start();
-        const agent = new ServingAgent(node.configFile);
+        const rpc = { instanceId, transportUrl: transportUrl(), conductorTopic, ...(key ? { key } : {}) };
+        const { node, agent } = await startNodeWithAgent(path.join(base, instanceId), stores, options, rpc);
         agents.push(agent);
-        await agent.ready();
         return node;
       }
 

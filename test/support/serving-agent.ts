@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createNodeUnderTest, writeAgentConfig, type AgentStores, type NodeUnderTest } from './e2e-nodes.js';
 import { guestAgentBin } from './repo-paths.js';
 
 export interface LogLine {
@@ -80,4 +81,45 @@ export class ServingAgent {
       clearTimeout(timer);
     }
   }
+}
+
+export interface AgentRpc {
+  instanceId: string;
+  transportUrl: string;
+  conductorTopic: string;
+  /** The instance's RPC key; absent for plaintext. */
+  key?: string;
+  reportIntervalSeconds?: number;
+}
+
+/**
+ * A simulated node with `guest-agent serve` beside it, both started. `extra`
+ * configuration may depend on the node (for example its nodetool command).
+ */
+export async function startNodeWithAgent(
+  root: string,
+  stores: AgentStores,
+  options: Parameters<typeof createNodeUnderTest>[2],
+  rpc: AgentRpc,
+  extra: (node: NodeUnderTest) => Record<string, unknown> = () => ({}),
+): Promise<{ node: NodeUnderTest; agent: ServingAgent }> {
+  const config = {
+    instance_id: rpc.instanceId,
+    transport_url: rpc.transportUrl,
+    conductor_topic: rpc.conductorTopic,
+    report_interval: rpc.reportIntervalSeconds ?? 1,
+    log_format: 'json',
+    ...(rpc.key ? { instance_rpc_encr_key: rpc.key } : {}),
+  };
+  const node = await createNodeUnderTest(root, stores, options, config);
+  await writeAgentConfig(node.configFile, node.sim!, stores, { ...config, ...extra(node) });
+  await node.sim!.start();
+  const agent = new ServingAgent(node.configFile);
+  try {
+    await agent.ready();
+  } catch (err) {
+    await agent.stop('SIGKILL');
+    throw err;
+  }
+  return { node, agent };
 }
