@@ -4,7 +4,9 @@
  */
 export type BackupState = 'BUILDING' | 'COMPLETED' | 'FAILED' | 'DELETE_FAILED';
 export type BackupType = 'full' | 'incremental';
-export type Compression = 'gzip' | 'none';
+/** How the stored TAR is compressed; `lzop` (the seed tool's) is only ever read. */
+export const COMPRESSIONS = ['gzip', 'none', 'zstd', 'lz4', 'lzop'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
 
 export interface ArchivedTable {
   keyspace: string;
@@ -61,6 +63,6 @@ export function incompleteReason(record: Partial<BackupRecord>): string | undefi
   }
   if (record.state !== 'COMPLETED') return `its state is ${record.state}, not COMPLETED`;
   if (!/^[0-9a-f]{64}$/.test(record.sha256 ?? '')) return 'its sha256 is not a SHA-256 hex digest';
-  if (record.compression !== 'gzip' && record.compression !== 'none') return `unknown compression '${record.compression}'`;
+  if (!COMPRESSIONS.includes(record.compression as Compression)) return `unknown compression '${record.compression}'`;
   return undefined;
 }

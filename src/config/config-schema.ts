@@ -57,7 +57,7 @@ export const CONFIG_SCHEMA = {
   s3_queue_size: { type: { kind: 'int', min: 1, max: 64 }, default: 4 },
   backup_segment_max_size: { type: { kind: 'size', min: 1 }, default: 2 * 1024 ** 3 },
   backup_chunk_size: { type: { kind: 'size', min: 4096 }, default: 65536 },
-  backup_compression: { type: { kind: 'enum', values: ['gzip', 'none'] }, default: 'gzip' },
+  backup_compression: { type: { kind: 'enum', values: ['gzip', 'none', 'zstd', 'lz4'] }, default: 'none' },
   backup_compression_level: { type: { kind: 'int', min: 1, max: 9 }, default: 1 },
   mount_point: { type: path, default: '/var/lib/cassandra' },
   cassandra_yaml: { type: path, default: '/etc/cassandra/cassandra.yaml' },

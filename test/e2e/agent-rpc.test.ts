@@ -261,7 +261,7 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
       expect(failed.args).to.include({ state: 'FAILED', success: false });
       expect(String(failed.args.reason)).to.match(/agent is stopping/);
       expect((await findSnapshotFiles(node.dataDirs, id)).files).to.have.length(0);
-      expect(await readdir(stores.storePath).catch(() => [])).to.not.include.members([`${id}.tar.gz`]);
+      expect(await readdir(stores.storePath).catch(() => [])).to.not.include.members([`${id}.tar`]);
       const leftovers = (await readdir(stores.storePath).catch(() => [] as string[])).filter((n) => n.includes(id));
       expect(leftovers).to.deep.equal([]);
     });

@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
+import { execa } from 'execa';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { runAgent } from '../support/agent-runner.js';
 import { cqlLogin } from '../support/cql-login.js';
 import { readArchive } from '../support/archive-reader.js';
-import { createNodeUnderTest, openRealNode, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest, readCatalogRecord } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, localRecordFile, openRealNode, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest, readCatalogRecord } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -68,7 +69,7 @@ describe('guest-agent backup and restore, end to end', function () {
       expect(run.exitCode, run.stderr).to.equal(0);
       expect(run.json).to.include({ ok: true, command: 'backup' });
       rec = await record('full-1');
-      expect(rec).to.include({ id: 'full-1', state: 'COMPLETED', type: 'full', strategy: 'NodetoolSnapshot', compression: 'gzip' });
+      expect(rec).to.include({ id: 'full-1', state: 'COMPLETED', type: 'full', strategy: 'NodetoolSnapshot', compression: 'none' });
       expect((run.json!.backup as BackupRecord).sha256).to.equal(rec.sha256);
 
       const stored = await readFile(objectFile(rec));
@@ -265,7 +266,7 @@ describe('guest-agent backup and restore, end to end', function () {
           backup_swift_container: container,
           backup_segment_max_size: '256KiB',
         }),
-        location: (container) => `http://127.0.0.1:8080/v1/AUTH_test/${container}/store-1.tar.gz`,
+        location: (container) => `http://127.0.0.1:8080/v1/AUTH_test/${container}/store-1.tar`,
         // Deleting the manifest removes its segments too, so the client's own segment deletes may 404.
         cleanUp: (container) => execFileAsync('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', container]).catch(() => undefined),
       },
@@ -282,7 +283,7 @@ describe('guest-agent backup and restore, end to end', function () {
           s3_prefix: 'cluster-a',
           s3_part_size: '5MiB',
         }),
-        location: (bucket) => `s3://${bucket}/cluster-a/store-1.tar.gz`,
+        location: (bucket) => `s3://${bucket}/cluster-a/store-1.tar`,
         cleanUp: (bucket) => execFileAsync('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', bucket]).catch(() => undefined),
       },
     ];
@@ -317,5 +318,63 @@ describe('guest-agent backup and restore, end to end', function () {
         }
       });
     }
+  });
+
+  describe('compressions', () => {
+    /** User data of the source as the target now has it, file by file. */
+    const expectUserDataRestored = async (): Promise<void> => {
+      const original = (await liveState(source))[0]!;
+      const restored = (await liveState(target))[0]!;
+      for (const [name, digest] of original) {
+        if (SYSTEM_KEYSPACES.includes(name.split('/')[0]!) || /\/(snapshots|backups)\//.test(name)) continue;
+        expect(restored.get(name), `${name} restored byte for byte`).to.equal(digest);
+      }
+    };
+
+    for (const [compression, suffix] of [['zstd', '.tar.zst'], ['lz4', '.tar.lz4']] as const) {
+      it(`backs up with ${compression} and restores byte for byte, the record telling how to decompress`, async () => {
+        const id = `${compression}-1`;
+        const backup = await runAgent(['backup', '--config', source.configFile, '--backup-id', id], { GUEST_AGENT_BACKUP_COMPRESSION: compression });
+        expect(backup.exitCode, backup.stderr).to.equal(0);
+        const rec = await record(id);
+        expect(rec).to.include({ compression, object_key: `${id}${suffix}` });
+        // A real .tar.zst / .tar.lz4: the command-line tool checks it whole.
+        await execFileAsync(compression, ['-t', '-q', objectFile(rec)]);
+
+        // The target's configuration says nothing of the compression.
+        const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', id]);
+        expect(restore.exitCode, restore.stderr).to.equal(0);
+        await expectUserDataRestored();
+      });
+    }
+
+    it('restores an archive made by tar | lzop, as the seed tool stored them', async () => {
+      const plain = await runAgent(['backup', '--config', source.configFile, '--backup-id', 'lzop-src'], { GUEST_AGENT_BACKUP_COMPRESSION: 'none' });
+      expect(plain.exitCode, plain.stderr).to.equal(0);
+      const template = await record('lzop-src');
+      const tree = path.join(base, 'lzop-tree');
+      await mkdir(tree);
+      await execa('tar', ['-C', tree, '-xf', objectFile(template)]);
+      const objectPath = path.join(stores.storePath, 'lzop-1.tar.lzo');
+      await execa('tar', ['-C', tree, '-cf', '-', ...(await readdir(tree)).sort()]).pipe('lzop', ['-c'], { stdout: { file: objectPath } });
+      const object = await readFile(objectPath);
+      // Our record beside it, as for any backup: there is no record-less restore from a local store.
+      await writeFile(
+        localRecordFile(stores, 'lzop-1'),
+        JSON.stringify({
+          ...template,
+          id: 'lzop-1',
+          object_key: 'lzop-1.tar.lzo',
+          compression: 'lzop',
+          stored_bytes: object.length,
+          sha256: createHash('sha256').update(object).digest('hex'),
+          location: `file://${objectPath}`,
+        }),
+      );
+
+      const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', 'lzop-1']);
+      expect(restore.exitCode, restore.stderr).to.equal(0);
+      await expectUserDataRestored();
+    });
   });
 });

@@ -79,7 +79,7 @@ describe('guest-agent on bad input', function () {
     it('refuses a backup whose stored object is missing', async () => {
       const rec = await backup('missing-1');
       await rm(objectPath(rec));
-      await expectRestoreRefused('missing-1', /its object missing-1\.tar\.gz is missing from local storage; the backup cannot be restored/);
+      await expectRestoreRefused('missing-1', /its object missing-1\.tar is missing from local storage; the backup cannot be restored/);
     });
 
     it('refuses a truncated object before touching the node', async () => {

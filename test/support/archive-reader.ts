@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
+import { execa } from 'execa';
 import { extract } from 'tar-stream';
 
 export interface ArchivedFile {
@@ -10,6 +11,13 @@ export interface ArchivedFile {
   type: string;
   dataDirIndex: number;
 }
+
+/** The command-line tool that decompresses an archive with this suffix. */
+const DECOMPRESSING_TOOLS: [string, string][] = [
+  ['.zst', 'zstd'],
+  ['.lz4', 'lz4'],
+  ['.lzo', 'lzop'],
+];
 
 /** Reads a stored archive independently of the agent's own code: name → digest. */
 export async function readArchive(file: string): Promise<Map<string, ArchivedFile>> {
@@ -28,6 +36,12 @@ export async function readArchive(file: string): Promise<Map<string, ArchivedFil
       });
     }
   })();
+  const tool = DECOMPRESSING_TOOLS.find(([suffix]) => file.endsWith(suffix))?.[1];
+  if (tool) {
+    const decompressing = execa(tool, ['-d', '-c', '-q', file], { buffer: false, encoding: 'buffer', timeout: 300_000 });
+    await Promise.all([pipeline(decompressing.stdout, parser as unknown as NodeJS.WritableStream), decompressing, reading]);
+    return files;
+  }
   const stages: NodeJS.ReadWriteStream[] = file.endsWith('.gz') ? [zlib.createGunzip()] : [];
   await Promise.all([pipeline([createReadStream(file), ...stages, parser as unknown as NodeJS.WritableStream]), reading]);
   return files;

@@ -1,7 +1,8 @@
 /**
  * Mocha global fixtures: the integration tests run against a real Swift with
  * s3api, which test/services/object-store.sh installs and starts, and
- * against Trove's own Python code (test/services/trove-packages.sh). A store
+ * against Trove's own Python code (test/services/trove-packages.sh), with
+ * Debian's zstd, lz4 and lzop (test/services/compression-tools.sh). A store
  * that was already running is used and left running; one started here is
  * stopped at the end.
  */
@@ -16,6 +17,9 @@ export async function mochaGlobalSetup(): Promise<void> {
   // Trove's own code, for the wire-compatibility tests (installed once, from Debian).
   const trove = await execa('bash', [path.join(repoRoot(), 'test/services/trove-packages.sh')], { reject: false, all: true, timeout: 15 * 60_000 });
   if (trove.exitCode !== 0) throw new Error(`test/services/trove-packages.sh failed (exit ${trove.exitCode}):\n${trove.all}`);
+  // zstd, lz4 and lzop, which the agent runs for those compressions (installed once, from Debian).
+  const tools = await execa('bash', [path.join(repoRoot(), 'test/services/compression-tools.sh')], { reject: false, all: true, timeout: 15 * 60_000 });
+  if (tools.exitCode !== 0) throw new Error(`test/services/compression-tools.sh failed (exit ${tools.exitCode}):\n${tools.all}`);
   const status = await execa('bash', [script(), 'status'], { reject: false });
   if (status.exitCode === 0) return;
   process.stdout.write('starting the test object store (Swift with s3api) ...\n');

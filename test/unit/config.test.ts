@@ -75,7 +75,7 @@ describe('configuration', () => {
 
   it('refuses a value outside an enumeration', async () => {
     const err = await rejection(loadConfig(await write('backup_compression: rar\n'), {}));
-    expect(err.message).to.match(/key 'backup_compression': expected one of gzip, none, got "rar"$/);
+    expect(err.message).to.match(/key 'backup_compression': expected one of gzip, none, zstd, lz4, got "rar"$/);
   });
 
   it('names the environment variable of a bad override', async () => {
