@@ -285,14 +285,7 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
       await response.body.cancel();
       throw new ChecksumMismatchError(`swift: ${key} was replaced while it was being restored: its ETag is now ${now}, it was ${etag}`);
     }
-    const md5 = createHash('md5');
-    let bytes = 0;
-    for await (const chunk of response.body) {
-      md5.update(chunk);
-      bytes += chunk.length;
-      yield chunk;
-    }
-    const digest = md5.digest('hex');
+    const { digest, bytes } = yield* withMd5(response.body);
     if (digest !== etag) throw new ChecksumMismatchError(`swift: the ${bytes} bytes read of ${key} have MD5 ${digest}, but its ETag is ${etag}; the stored object is corrupt`);
   }
 
@@ -316,14 +309,7 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
         await response.body.cancel();
         throw new ChecksumMismatchError(`swift: ${label} was replaced after the upload: its ETag is ${stored}, the manifest recorded ${segment.hash}`);
       }
-      const md5 = createHash('md5');
-      let bytes = 0;
-      for await (const chunk of response.body) {
-        md5.update(chunk);
-        bytes += chunk.length;
-        yield chunk;
-      }
-      const digest = md5.digest('hex');
+      const { digest, bytes } = yield* withMd5(response.body);
       if (digest !== segment.hash || bytes !== segment.bytes) {
         throw new ChecksumMismatchError(`swift: ${label}: its ${bytes} bytes have MD5 ${digest}, the manifest recorded ${segment.bytes} bytes with MD5 ${segment.hash}`);
       }
@@ -499,3 +485,15 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
 const unquote = (etag: string | null): string => (etag ?? '').replace(/"/g, '');
 
 const md5Hex = (text: string): string => createHash('md5').update(text).digest('hex');
+
+/** Passes a download's chunks on and returns, at its end, their MD5 and byte count. */
+async function* withMd5(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, { digest: string; bytes: number }> {
+  const md5 = createHash('md5');
+  let bytes = 0;
+  for await (const chunk of body) {
+    md5.update(chunk);
+    bytes += chunk.length;
+    yield chunk;
+  }
+  return { digest: md5.digest('hex'), bytes };
+}

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { createSwiftStorage } from '../../src/storage/swift-storage.js';
 import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
 import { repoRoot } from '../support/repo-paths.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
+import { readAll, randomStream, sha256 } from '../support/random-data.js';
 
 const run = promisify(execFile);
 
@@ -167,26 +168,6 @@ const backends: Backend[] = [
     };
   })(),
 ];
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** A stream of `size` random bytes in uneven chunks, as a pipeline would produce. */
-function randomStream(size: number): { stream: Readable; digest: string } {
-  const data = randomBytes(size);
-  const chunks: Buffer[] = [];
-  for (let offset = 0; offset < size; ) {
-    const length = Math.min(size - offset, 1 + Math.floor(Math.random() * 20_000));
-    chunks.push(data.subarray(offset, offset + length));
-    offset += length;
-  }
-  return { stream: Readable.from(chunks), digest: sha256(data) };
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** Runs `task` on every item, at most `limit` at a time. */
 async function forEachConcurrently<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {

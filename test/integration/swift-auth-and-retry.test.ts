@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -12,32 +12,13 @@ import { createSwiftStorage, type SwiftTransferOptions } from '../../src/storage
 import { defaultEndpoints, startFakeKeystone, type FakeKeystone } from '../support/fake-keystone.js';
 import { startFaultyProxy, type FaultyProxy } from '../support/faulty-proxy.js';
 import { swiftTestAccount } from '../support/object-store-env.js';
+import { readAll, randomStream, sha256 } from '../support/random-data.js';
 
 const run = promisify(execFile);
 const swiftCli = ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key];
 const SEGMENT = 64 * 1024;
 const STORAGE_URL = 'http://127.0.0.1:8080/v1/AUTH_test';
 const KEYSTONE_USER = { user: 'backup-user', password: 'keystone-secret-pw', projectName: 'trove-project' };
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** `size` random bytes in uneven chunks, and their SHA-256. */
-function randomStream(size: number): { stream: Readable; digest: string } {
-  const data = randomBytes(size);
-  const chunks: Buffer[] = [];
-  for (let offset = 0; offset < size; ) {
-    const length = Math.min(size - offset, 1 + Math.floor(Math.random() * 20_000));
-    chunks.push(data.subarray(offset, offset + length));
-    offset += length;
-  }
-  return { stream: Readable.from(chunks), digest: sha256(data) };
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 async function keysIn(storage: Storage, prefix: string): Promise<string[]> {
   const keys: string[] = [];
