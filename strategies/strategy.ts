@@ -9,6 +9,19 @@ export interface BackupRequest {
   keyspaces: string[];
   /** `keyspace.table` names; exclusive with keyspaces. */
   tables: string[];
+  /**
+   * The backup to build on, for an incremental one: by id (CLI, dbaas) or by
+   * Trove's `backup_info.parent` (location and checksum). Absent: full.
+   */
+  parent?: ParentReference;
+  /** Take a full backup even though a parent is given (cassandra_snapshotter's --new-snapshot). */
+  forceFull?: boolean;
+}
+
+export interface ParentReference {
+  id?: string;
+  location?: string;
+  checksum?: string;
 }
 
 /**

@@ -16,6 +16,31 @@ export interface ArchivedTable {
   schema?: string;
 }
 
+/**
+ * One file of a backup: every file a restore of this backup yields, and
+ * where its bytes are stored. A differential backup stores only what its
+ * parent chain does not already hold, so `stored_in` may name an ancestor.
+ */
+export interface ManifestFile {
+  /** TAR entry name: `<keyspace>/<table-dir>/<file>`. */
+  name: string;
+  /** Index in `data_file_directories` of the node it was read from (0 = the first). */
+  dir: number;
+  size: number;
+  /** CRC-32 of the contents, 8 lowercase hex digits: change detection and verify (the object's SHA-256 guards integrity). */
+  crc32: string;
+  /** Id of the backup whose stored object holds these bytes: this one, or an ancestor. */
+  stored_in: string;
+}
+
+/** How the stored bytes are encrypted (absent: not encrypted). */
+export interface EncryptionInfo {
+  /** The scheme and its version, e.g. `aes-256-gcm-chunked-v1`. */
+  scheme: string;
+  /** Identifies the key without revealing it. */
+  key_id: string;
+}
+
 export interface BackupRecord {
   id: string;
   instance_id: string;
@@ -41,6 +66,15 @@ export interface BackupRecord {
   /** The storage key of the object, relative to the storage root. */
   object_key: string;
   compression: Compression;
+  /** Absent when the stored bytes are not encrypted. */
+  encryption?: EncryptionInfo;
+  /**
+   * Every file a restore of this backup yields (for an incremental one: the
+   * files its own object adds), absent in records written before manifests.
+   */
+  files?: ManifestFile[];
+  /** Why a full backup was taken when an incremental one was asked for. */
+  full_reason?: string;
   data_directory_count: number;
   cassandra_version: string;
   cluster_name: string;

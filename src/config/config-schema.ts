@@ -27,6 +27,7 @@ const seconds = (max: number) => ({ kind: 'int', min: 1, max }) as const;
 export const CONFIG_SCHEMA = {
   instance_id: { type: { kind: 'string' }, default: os.hostname() },
   backup_strategy: { type: { kind: 'string' }, default: 'NodetoolSnapshot' },
+  backup_incremental_strategy: { type: { kind: 'string' }, default: 'NodetoolDifferential' },
   backup_namespace: { type: { kind: 'string' }, default: 'strategies' },
   restore_namespace: { type: { kind: 'string' }, default: 'strategies' },
   storage_strategy: { type: { kind: 'enum', values: ['local', 'swift', 's3'] }, default: 'local' },

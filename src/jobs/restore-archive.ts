@@ -1,6 +1,6 @@
 import { chown, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createDecompressor } from '../archive/compression.js';
+import { readStages } from '../archive/archive-format.js';
 import { ByteMeter, DigestStream } from '../archive/digest-stream.js';
 import { extractArchive } from '../archive/tar-extract.js';
 import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
@@ -155,7 +155,7 @@ async function extractVerified(ctx: JobContext, record: BackupRecord, targets: s
       targets,
       ...(owner ? { owner } : {}),
       signal: ctx.signal,
-      transforms: [new ByteMeter((n) => ctx.progress.advance(n)), digest, createDecompressor(record.compression)],
+      transforms: [new ByteMeter((n) => ctx.progress.advance(n)), digest, ...(await readStages(record, ctx.config))],
     }).catch((err: unknown) => {
       // The store's check cuts the stream at the part that differs: its error says which, the TAR parser's would not.
       throw source.errored instanceof ChecksumMismatchError ? source.errored : err;

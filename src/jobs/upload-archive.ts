@@ -1,8 +1,8 @@
 import { pipeline } from 'node:stream';
-import { createCompressor, archiveSuffix } from '../archive/compression.js';
+import { writeFormat } from '../archive/archive-format.js';
 import { DigestStream } from '../archive/digest-stream.js';
 import { packFiles, type PackEntry } from '../archive/tar-pack.js';
-import type { Compression } from '../catalog/backup-record.js';
+import type { Compression, EncryptionInfo } from '../catalog/backup-record.js';
 import { BackupExistsError } from '../errors.js';
 import type { ObjectMeta } from '../storage/storage.js';
 import type { JobContext } from './job-context.js';
@@ -17,6 +17,7 @@ export interface UploadResult {
   objectKey: string;
   location: string;
   compression: Compression;
+  encryption?: EncryptionInfo;
   fileCount: number;
   rawBytes: number;
   storedBytes: number;
@@ -31,8 +32,8 @@ export interface UploadResult {
  * bytes. Never overwrites an existing object.
  */
 export async function uploadArchive(ctx: JobContext, request: UploadRequest): Promise<UploadResult> {
-  const compression = ctx.config.backup_compression;
-  const objectKey = `${request.backupId}${archiveSuffix(compression)}`;
+  const format = await writeFormat(ctx.config);
+  const objectKey = `${request.backupId}${format.suffix}`;
   if (await ctx.storage.head(objectKey)) {
     throw new BackupExistsError(`backup ${request.backupId}: object ${objectKey} already exists in ${ctx.storage.name} storage; choose another backup id`);
   }
@@ -44,19 +45,18 @@ export async function uploadArchive(ctx: JobContext, request: UploadRequest): Pr
   // the one worth reporting; storage then fails only because its source did.
   let sourceError: unknown;
   const stored = pipeline(
-    packFiles(request.files, { chunkSize: ctx.config.backup_chunk_size, onBytes: (n) => ctx.progress.advance(n) }),
-    createCompressor(compression, ctx.config.backup_compression_level),
-    digest,
+    [packFiles(request.files, { chunkSize: ctx.config.backup_chunk_size, onBytes: (n) => ctx.progress.advance(n) }), ...format.stages(), digest],
     (err) => {
       if (err) sourceError ??= err;
     },
-  );
+  ) as unknown as DigestStream;
   try {
     const put = await ctx.storage.put(objectKey, stored, request.meta, ctx.signal);
     return {
       objectKey,
       location: put.location,
-      compression,
+      compression: format.compression,
+      ...(format.encryption ? { encryption: format.encryption } : {}),
       fileCount: request.files.length,
       rawBytes,
       storedBytes: put.size,
