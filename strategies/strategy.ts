@@ -1,5 +1,6 @@
 import type { BackupRecord } from '../src/catalog/backup-record.js';
 import type { JobContext } from '../src/jobs/job-context.js';
+import type { ParentReference } from '../src/jobs/parent-backup.js';
 import type { RestoreOptions, RestoreResult } from '../src/jobs/restore-archive.js';
 
 export interface BackupRequest {
@@ -18,11 +19,6 @@ export interface BackupRequest {
   forceFull?: boolean;
 }
 
-export interface ParentReference {
-  id?: string;
-  location?: string;
-  checksum?: string;
-}
 
 /**
  * A strategy is one file in this folder exporting `strategy`; the registry

@@ -18,6 +18,7 @@ import type { Storage } from '../storage/storage.js';
 import type { Logger } from '../util/logger.js';
 import type { Progress } from '../util/progress.js';
 import { parseBackupOrder, parsePrepareOrder, type BackupOrder, type RestoreOrder } from './rpc-arguments.js';
+import { prioritySettingsFrom, withLoweredPriority } from '../util/io-priority.js';
 
 
 export interface GuestEndpointOptions {
@@ -134,17 +135,28 @@ export class GuestEndpoint {
     }
     this.#run('backup', order.id, async (signal) => {
       const ctx = this.#jobContext({ swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
-      const strategy = await findStrategy('backup', config.backup_strategy, config.backup_namespace);
-      await reporter.updateBackup(order.id, { state: 'BUILDING', backup_type: 'full' }, request.context);
+      // A parent selects the incremental strategy, as Trove's backup_incremental_strategy does.
+      const strategyName = order.parent ? config.backup_incremental_strategy : config.backup_strategy;
       let record: BackupRecord;
       try {
-        // Incremental strategies are the chain issue's; until then a request for one gets a full backup, reported as such.
-        record = await strategy.backup(ctx, { id: order.id, name: order.name, keyspaces: order.keyspaces, tables: order.tables });
+        const strategy = await findStrategy('backup', strategyName, config.backup_namespace);
+        await reporter.updateBackup(order.id, { state: 'BUILDING', backup_type: order.type }, request.context);
+        const warn = (warning: string): void => log.warn('backup.priority', { backup_id: order.id, warning });
+        record = await withLoweredPriority(prioritySettingsFrom(config), warn, () =>
+          strategy.backup(ctx, {
+            id: order.id,
+            name: order.name,
+            keyspaces: order.keyspaces,
+            tables: order.tables,
+            ...(order.parent ? { parent: order.parent } : {}),
+          }),
+        );
       } catch (err) {
         // An abort surfaces as a bare AbortError from deep in a stream: report why it was aborted.
-        await this.#reportBackupFailed(order.id, 'full', request.context, errorMessage(signal.aborted ? signal.reason : err));
+        await this.#reportBackupFailed(order.id, order.type, request.context, errorMessage(signal.aborted ? signal.reason : err));
         return;
       }
+      if (record.full_reason) log.warn('backup.full_instead_of_incremental', { backup_id: order.id, reason: record.full_reason });
       await reporter.updateBackup(
         order.id,
         {

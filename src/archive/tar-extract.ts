@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { ArchiveError, errorMessage } from '../errors.js';
+import { CrcStream } from './file-crc.js';
 import { DATA_DIR_PAX_KEY } from './tar-pack.js';
 
 export interface ExtractOptions {
@@ -16,6 +17,21 @@ export interface ExtractOptions {
   transforms?: NodeJS.ReadWriteStream[];
   /** Aborts the extraction (the caller then removes the targets). */
   signal?: AbortSignal;
+  /**
+   * Whether a file entry is written; the others are read past. A chain member
+   * holds files a later member replaces (`dir` is the entry's data directory
+   * index in the source node).
+   */
+  select?: (name: string, dir: number) => boolean;
+  /** Told about each file written: its data directory index, size and CRC-32. */
+  onFile?: (file: ExtractedFile) => void;
+}
+
+export interface ExtractedFile {
+  name: string;
+  dir: number;
+  size: number;
+  crc32: string;
 }
 
 export interface ExtractResult {
@@ -92,8 +108,13 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
         entry.resume();
         continue;
       }
+      const dir = dataDirIndexOf(header);
+      if (options.select && !options.select(header.name, dir)) {
+        entry.resume();
+        continue;
+      }
       await ensureDirectory(path.dirname(destination), root);
-      await writeFile(entry as unknown as Readable, destination, header, options.owner, extractFailed).catch((err: unknown) => {
+      const crc32 = await writeFile(entry as unknown as Readable, destination, header, options.owner, extractFailed).catch((err: unknown) => {
         if (err instanceof ArchiveError) throw err;
         // File system errors name their system call; zlib and TAR parser errors do not.
         if (!(err as NodeJS.ErrnoException).syscall) throw asArchiveError(err);
@@ -101,6 +122,7 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
       });
       result.files += 1;
       result.bytes += header.size ?? 0;
+      options.onFile?.({ name: header.name, dir, size: header.size ?? 0, crc32 });
     }
   };
 
@@ -117,29 +139,37 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
   return result;
 }
 
-async function writeFile(entry: Readable, destination: string, header: Header, owner: ExtractOptions['owner'], extractFailed: Promise<never>): Promise<void> {
+/** Writes one entry and resolves to the CRC-32 of what was written. */
+async function writeFile(entry: Readable, destination: string, header: Header, owner: ExtractOptions['owner'], extractFailed: Promise<never>): Promise<string> {
   // 'wx' is O_CREAT|O_EXCL: it never opens an existing file nor follows a
   // link; `flush` fsyncs the file before it is closed.
   const sink = createWriteStream(destination, { flags: 'wx', mode: (header.mode ?? 0o644) & 0o666, flush: true });
+  const crc = new CrcStream();
   try {
-    await Promise.race([pipeline(entry, sink), extractFailed]);
+    await Promise.race([pipeline(entry, crc, sink), extractFailed]);
   } catch (err) {
     sink.destroy();
     throw err;
   }
   if (owner) await lchown(destination, owner.uid, owner.gid);
+  return crc.crc32;
 }
 
-function targetFor(header: Header, targets: string[]): string {
+/** The source node's data directory an entry came from (its PAX index; 0 when absent). */
+export function dataDirIndexOf(header: Pick<Header, 'name' | 'pax'>): number {
   const pax = (header.pax ?? {}) as Record<string, string>;
   const raw = pax[DATA_DIR_PAX_KEY];
   const index = raw === undefined ? 0 : Number(raw);
   if (!Number.isInteger(index) || index < 0) {
     throw new ArchiveError(`refusing TAR entry '${header.name}': bad data directory index '${raw}'`);
   }
+  return index;
+}
+
+function targetFor(header: Header, targets: string[]): string {
   // A node with fewer data directories than the source gets the extra ones
   // folded in: Cassandra finds a table's SSTables in any of its directories.
-  return targets[index % targets.length]!;
+  return targets[dataDirIndexOf(header) % targets.length]!;
 }
 
 function isInside(root: string, candidate: string): boolean {

@@ -6,6 +6,7 @@ import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 type EntryHeader = Partial<Header> & Pick<Header, 'name' | 'size'>;
 import { ArchiveError, errorMessage } from '../errors.js';
 import { ByteMeter } from './digest-stream.js';
+import { CrcStream } from './file-crc.js';
 
 /** One file to put in the archive. */
 export interface PackEntry {
@@ -25,6 +26,8 @@ export interface PackOptions {
   chunkSize: number;
   /** Told about every raw byte read, for progress. */
   onBytes?: (n: number) => void;
+  /** Told about each file once it is in the archive: its size and CRC-32, for the manifest. */
+  onFile?: (entry: PackEntry, size: number, crc32: string) => void;
 }
 
 /**
@@ -50,7 +53,8 @@ export function packFiles(entries: Iterable<PackEntry>, options: PackOptions): R
           type: 'file',
         };
         if (entry.dataDirIndex > 0) header.pax = { [DATA_DIR_PAX_KEY]: String(entry.dataDirIndex) };
-        await writeEntry(pack, header, handle, options);
+        const crc32 = await writeEntry(pack, header, handle, options);
+        options.onFile?.(entry, stat.size, crc32);
       } catch (err) {
         throw err instanceof ArchiveError
           ? err
@@ -64,15 +68,18 @@ export function packFiles(entries: Iterable<PackEntry>, options: PackOptions): R
   return pack as unknown as Readable;
 }
 
-async function writeEntry(pack: Pack, header: EntryHeader, handle: FileHandle, options: PackOptions): Promise<void> {
+/** Writes one entry and resolves to the CRC-32 of its contents. */
+async function writeEntry(pack: Pack, header: EntryHeader, handle: FileHandle, options: PackOptions): Promise<string> {
+  const crc = new CrcStream();
   if (header.size === 0) {
     await new Promise<void>((resolve, reject) => pack.entry(header, '', (err) => (err ? reject(err) : resolve())));
-    return;
+    return crc.crc32;
   }
   const sink = pack.entry(header) as unknown as NodeJS.WritableStream;
   // `end` bounds the read to the size in the header: a file that grows while
   // it is read cannot corrupt the archive (one that shrinks fails loudly).
   const file = handle.createReadStream({ highWaterMark: options.chunkSize, autoClose: false, start: 0, end: header.size! - 1 });
-  if (options.onBytes) await pipeline(file, new ByteMeter(options.onBytes), sink);
-  else await pipeline(file, sink);
+  if (options.onBytes) await pipeline(file, crc, new ByteMeter(options.onBytes), sink);
+  else await pipeline(file, crc, sink);
+  return crc.crc32;
 }

@@ -27,6 +27,7 @@ export interface CqlAdmin {
 export async function connectCql(endpoint: CqlEndpoint, timeoutMs: number): Promise<CqlAdmin> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
+  let firstRefusal: number | undefined;
   for (let attempt = 1; ; attempt += 1) {
     const client = new cassandra.Client({
       contactPoints: [`${endpoint.host}:${endpoint.port}`],
@@ -41,11 +42,22 @@ export async function connectCql(endpoint: CqlEndpoint, timeoutMs: number): Prom
       lastError = err;
       await client.shutdown().catch(() => undefined);
     }
+    // A refused login is worth retrying only across Cassandra's credentials
+    // cache (a few seconds), not for the whole start-up allowance.
+    if (isLoginRefused(lastError)) firstRefusal ??= Date.now();
+    if (firstRefusal !== undefined && Date.now() - firstRefusal > LOGIN_REFUSAL_RETRY_MS) break;
     if (Date.now() + 1000 > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 200 * attempt)));
   }
   const who = endpoint.credentials ? ` as ${endpoint.credentials.username}` : '';
   throw new ServiceError(`cannot connect to Cassandra over CQL at ${endpoint.host}:${endpoint.port}${who} within ${Math.round(timeoutMs / 1000)} s: ${errorMessage(lastError)}`, { cause: lastError });
+}
+
+/** Longer than Cassandra's default credentials and roles caches (2 s each, refreshed in the background). */
+const LOGIN_REFUSAL_RETRY_MS = 10_000;
+
+function isLoginRefused(err: unknown): boolean {
+  return /AuthenticationError|password are incorrect|is not permitted to log in/.test(errorMessage(err));
 }
 
 function adminOf(client: cassandra.Client): CqlAdmin {

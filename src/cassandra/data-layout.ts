@@ -32,13 +32,37 @@ async function directoryNames(dir: string): Promise<string[]> {
  * in every data directory: all SSTable components, manifest.json and
  * schema.cql, whatever their names (Cassandra 5 adds other formats).
  */
-export async function findSnapshotFiles(dataDirectories: string[], tag: string): Promise<SnapshotContents> {
+export function findSnapshotFiles(dataDirectories: string[], tag: string): Promise<SnapshotContents> {
+  return findTableFiles(dataDirectories, ['snapshots', tag], () => true);
+}
+
+/** Which tables a backup covers: keyspaces, or `keyspace.table` names; both empty means all. */
+export interface TableSelection {
+  keyspaces: string[];
+  tables: string[];
+}
+
+/**
+ * Every file Cassandra's incremental backups hard-linked into
+ * `<table-dir>/backups/` for the selected tables (system keyspaces included
+ * when every keyspace is selected, as a snapshot does).
+ */
+export function findIncrementalFiles(dataDirectories: string[], selection: TableSelection): Promise<SnapshotContents> {
+  return findTableFiles(dataDirectories, ['backups'], (keyspace, table) => {
+    if (selection.tables.length > 0) return selection.tables.includes(`${keyspace}.${table}`);
+    if (selection.keyspaces.length > 0) return selection.keyspaces.includes(keyspace);
+    return true;
+  });
+}
+
+async function findTableFiles(dataDirectories: string[], below: string[], wanted: (keyspace: string, table: string) => boolean): Promise<SnapshotContents> {
   const files: SnapshotFile[] = [];
   for (const [dataDirIndex, dataDir] of dataDirectories.entries()) {
     for (const keyspace of await directoryNames(dataDir)) {
       for (const tableDirectory of await directoryNames(path.join(dataDir, keyspace))) {
-        if (!TABLE_DIR.test(tableDirectory)) continue;
-        const snapshotDir = path.join(dataDir, keyspace, tableDirectory, 'snapshots', tag);
+        const table = TABLE_DIR.exec(tableDirectory);
+        if (!table || !wanted(keyspace, table[1]!)) continue;
+        const snapshotDir = path.join(dataDir, keyspace, tableDirectory, ...below);
         let entries;
         try {
           entries = await readdir(snapshotDir, { withFileTypes: true });

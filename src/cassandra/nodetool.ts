@@ -11,6 +11,10 @@ export interface SnapshotSelection {
 export interface Nodetool {
   snapshot(tag: string, selection: SnapshotSelection): Promise<void>;
   clearSnapshot(tag: string): Promise<void>;
+  /** Flushes memtables: every keyspace, or one keyspace (and some of its tables). */
+  flush(keyspace?: string, tables?: string[]): Promise<void>;
+  /** Whether Cassandra hard-links flushed SSTables into backups/ (`nodetool statusbackup`). */
+  incrementalBackupsRunning(): Promise<boolean>;
   ring(): Promise<string>;
   version(): Promise<string>;
   /** Any other subcommand; resolves to stdout. */
@@ -59,6 +63,14 @@ export function createNodetool(command: string[], timeoutSeconds: number): Nodet
     },
     async clearSnapshot(tag) {
       await run(['clearsnapshot', '-t', tag]);
+    },
+    async flush(keyspace, tables = []) {
+      await run(keyspace === undefined ? ['flush'] : ['flush', '--', keyspace, ...tables]);
+    },
+    async incrementalBackupsRunning() {
+      const out = (await run(['statusbackup'])).trim();
+      if (out !== 'running' && out !== 'not running') throw new NodetoolError(`nodetool statusbackup printed '${out.slice(0, 80)}', expected 'running' or 'not running'`, 0);
+      return out === 'running';
     },
     ring: () => run(['ring']),
     async version() {

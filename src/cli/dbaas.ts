@@ -3,12 +3,16 @@ import { abortOnSignals } from './interrupts.js';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { BackupRecord } from '../catalog/backup-record.js';
+import { createStorageCatalog } from '../catalog/storage-catalog.js';
 import { loadConfig } from '../config/load-config.js';
+import { createStorage } from '../storage/create-storage.js';
+import { BACKUP_VERIFY_OPTIONS, backupVerifyHelp, runBackupVerify } from './dbaas-verify.js';
 import type { AgentConfig } from '../config/config-schema.js';
 import type { BackupRequest } from '../control/backup-state.js';
 import type { BackupView } from '../control/backup-view.js';
-import { DbaasControlPlane } from '../control/control-plane.js';
+import { DbaasControlPlane, type PurgeResult } from '../control/control-plane.js';
 import { instanceKeyFromEnv, readInstanceKeyFile } from '../control/instance-keys.js';
+import { parseDuration, type PlannedBackup, type PurgeRules } from '../control/purge-plan.js';
 import { AgentError, UsageError, errorMessage } from '../errors.js';
 import type { RpcKey } from '../rpc/secure-serializer.js';
 import { formatBytes, formatDuration } from '../util/format-bytes.js';
@@ -16,6 +20,7 @@ import { formatBytes, formatDuration } from '../util/format-bytes.js';
 const KEY_ENV = 'DBAAS_INSTANCE_KEY';
 const CONFIG_ENV = 'DBAAS_CONFIG';
 const DEFAULT_TIMEOUT_SECONDS = 3600;
+const DEFAULT_GRACE = '1d';
 
 const MAIN_HELP = `Usage: dbaas <command> [options]
 
@@ -27,7 +32,9 @@ Commands:
   backup-create    ask an instance's agent for a backup
   backup-list      list backups (catalog in storage + dbaas's own state)
   backup-show      show one backup with every field
-  backup-delete    delete a backup from storage and the catalog
+  backup-delete    delete a backup from storage and the catalog (--cascade: with those built on it)
+  backup-purge     delete old backups by retention rules (--keep-last N, --max-age 30d)
+  backup-verify    check a stored backup (checksum, TAR, manifest) without any agent or node
   create           create an instance restored from a backup (create INSTANCE --backup ID)
 
 Every command reads the agent's configuration format (--config FILE or
@@ -70,7 +77,8 @@ ${COMMON_HELP}
 
 const BACKUP_LIST_HELP = `Usage: dbaas backup-list [--instance ID] [--json]
 
-Lists the backups of the catalog in storage, newest first, with those dbaas
+Lists the backups of the catalog in storage (from its index: one listing,
+not a read per backup), newest first, with those dbaas
 asked for that are still NEW or BUILDING, FAILED, or DELETE_FAILED (from its
 state, updated from the conductor queue first). Without RabbitMQ it lists
 storage and state as they are, with a warning.
@@ -89,17 +97,51 @@ Options:
 ${COMMON_HELP}
 `;
 
-const BACKUP_DELETE_HELP = `Usage: dbaas backup-delete ID [--yes] [--json]
+const BACKUP_DELETE_HELP = `Usage: dbaas backup-delete ID [--cascade] [--yes] [--json]
 
 Deletes a backup as Trove's taskmanager does: refused while it is NEW or
-BUILDING, or while another backup builds on it; then the stored object
-(with its segments or unfinished multipart uploads), the catalog record and
-dbaas's state entry. If a step fails the backup is DELETE_FAILED and running
-the command again retries.
+BUILDING, and while other backups build on it (an incremental backup is
+restored through its parents); the refusal names them. Then the stored
+object (with its segments or unfinished multipart uploads), the catalog
+record and dbaas's state entry, in that order. If a step fails the backup
+is DELETE_FAILED (in dbaas's state and its record, with the reason) and
+running the same command again retries.
 
 Options:
+  --cascade                 also delete every backup built on ID, directly or
+                            not, first (children before parents, newest first)
   --yes                     do not ask (needed when not on a terminal)
 ${COMMON_HELP}
+`;
+
+const BACKUP_PURGE_HELP = `Usage: dbaas backup-purge [--instance ID] [--keep-last N] [--max-age DURATION]
+                          [--grace DURATION] [--dry-run] [--json]
+
+Deletes the backups that retention rules make candidates, as backup-delete
+deletes each (children before parents). Try it with --dry-run first.
+
+Candidates (at least one of the two rules is required):
+  --keep-last N             every backup of an instance but its newest N
+                            COMPLETED ones (FAILED and DELETE_FAILED backups
+                            are never among those N)
+  --max-age DURATION        every backup created longer ago than DURATION
+  With both, a backup is a candidate when either rule makes it one.
+
+A candidate is kept, and the output says why, when it is:
+  - in progress (NEW, BUILDING);
+  - younger than the grace period (--grace, default ${DEFAULT_GRACE});
+  - the newest COMPLETED full backup of its instance;
+  - an ancestor of a backup that stays (restoring that one needs it).
+
+Options:
+  --instance ID             only the backups of this instance
+  --grace DURATION          never delete a backup younger than this (default ${DEFAULT_GRACE})
+  --dry-run                 print what would be deleted and kept; delete nothing
+${COMMON_HELP}
+
+DURATION is a whole number and a unit: 90m (minutes), 12h (hours), 30d (days).
+Exit status 1 when a planned delete failed (that backup is DELETE_FAILED;
+running the purge again retries it).
 `;
 
 const CREATE_HELP = `Usage: dbaas create INSTANCE --backup ID [--wait [--timeout SECONDS]] [--json]
@@ -154,6 +196,10 @@ async function main(argv: string[]): Promise<number> {
         return await backupShow(rest, output);
       case 'backup-delete':
         return await backupDelete(rest, output);
+      case 'backup-purge':
+        return await backupPurge(rest, output);
+      case 'backup-verify':
+        return await backupVerify(rest, output, interrupted);
       case 'create':
         return await createInstance(rest, output, interrupted);
       default:
@@ -197,6 +243,16 @@ async function withPlane<T>(values: OptionValues, broker: 'required' | 'optional
   } finally {
     await plane.close();
   }
+}
+
+async function backupVerify(args: string[], output: Output, signal: AbortSignal): Promise<number> {
+  const { values, positionals, help } = parse(args, BACKUP_VERIFY_OPTIONS, backupVerifyHelp(COMMON_HELP), ['ID']);
+  if (help) return printHelp(help);
+  const [id] = positionals as [string];
+  // Storage only: verify needs neither RabbitMQ nor dbaas's state.
+  const config = await loadConfig(((values.config as string | undefined) ?? process.env[CONFIG_ENV]) || undefined);
+  const storage = createStorage(config);
+  return runBackupVerify({ id, chain: values.chain === true, json: output.json, signal }, { config, storage, catalog: createStorageCatalog(storage) });
 }
 
 async function backupCreate(args: string[], output: Output, signal: AbortSignal): Promise<number> {
@@ -308,25 +364,119 @@ async function backupShow(args: string[], output: Output): Promise<number> {
 }
 
 async function backupDelete(args: string[], output: Output): Promise<number> {
-  const { values, positionals, help } = parse(args, { yes: { type: 'boolean', default: false } }, BACKUP_DELETE_HELP, ['ID']);
+  const { values, positionals, help } = parse(
+    args,
+    { yes: { type: 'boolean', default: false }, cascade: { type: 'boolean', default: false } },
+    BACKUP_DELETE_HELP,
+    ['ID'],
+  );
   if (help) return printHelp(help);
   const [id] = positionals as [string];
+  const cascade = values.cascade === true;
   if (values.yes !== true && !process.stdin.isTTY) {
-    throw new UsageError(`not on a terminal, so dbaas cannot ask: run 'dbaas backup-delete ${id} --yes' to delete it`);
+    throw new UsageError(`not on a terminal, so dbaas cannot ask: run 'dbaas backup-delete ${id}${cascade ? ' --cascade' : ''} --yes' to delete it`);
   }
   return withPlane(values, 'optional', async (plane, commandKey) => {
     await bindKeyOfBackup(plane, id, commandKey);
     await plane.sync();
     const { view } = await plane.showBackup(id);
-    if (values.yes !== true && !(await confirm(`Delete backup ${id} (${view.name ?? 'no name'}, instance ${view.instance_id}, ${view.state})? [y/N] `))) {
+    const what = `backup ${id} (${view.name ?? 'no name'}, instance ${view.instance_id}, ${view.state})${cascade ? ' and every backup built on it' : ''}`;
+    if (values.yes !== true && !(await confirm(`Delete ${what}? [y/N] `))) {
       process.stderr.write('dbaas backup-delete: nothing deleted\n');
       return 1;
     }
-    const result = await plane.deleteBackup(id);
-    if (output.json) printJson({ ok: true, command: 'backup-delete', deleted: id, object_key: result.objectKey });
-    else process.stdout.write(`backup ${id} deleted${result.objectKey ? `: stored object ${result.objectKey} and catalog record removed` : ' (it had no stored object)'}\n`);
+    const result = await plane.deleteBackup(id, { cascade });
+    if (output.json) {
+      printJson({ ok: true, command: 'backup-delete', deleted: id, object_key: result.objectKey, deleted_backups: result.deleted });
+      return 0;
+    }
+    for (const backup of result.deleted) {
+      const because = backup.id === id ? '' : ` (built on ${id})`;
+      process.stdout.write(
+        `backup ${backup.id} deleted${because}${backup.object_key ? `: stored object ${backup.object_key} and catalog record removed` : ' (it had no stored object)'}\n`,
+      );
+    }
     return 0;
   });
+}
+
+async function backupPurge(args: string[], output: Output): Promise<number> {
+  const { values, help } = parse(
+    args,
+    {
+      instance: { type: 'string' },
+      'keep-last': { type: 'string' },
+      'max-age': { type: 'string' },
+      grace: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+    },
+    BACKUP_PURGE_HELP,
+    [],
+  );
+  if (help) return printHelp(help);
+  const rules = purgeRules(values);
+  const dryRun = values['dry-run'] === true;
+  if (values['instance-key-file'] !== undefined && rules.instanceId === undefined) {
+    throw new UsageError('--instance-key-file needs --instance ID: the instance whose key it is');
+  }
+  return withPlane(values, 'optional', async (plane, commandKey) => {
+    if (commandKey && rules.instanceId) plane.useInstanceKey(rules.instanceId, commandKey);
+    // The agents' reports first: a backup that just started must be seen as in progress.
+    await plane.sync();
+    // A long purge says how far it got as it goes (stderr); the list of what it did comes at the end.
+    let planned = 0;
+    let done = 0;
+    const result = await plane.purgeBackups(rules, {
+      dryRun,
+      onPlanned: (plan) => {
+        planned = plan.delete.length;
+      },
+      onDeleted: ({ backup }) => {
+        done += 1;
+        note(`deleted backup ${backup.id} (${done} of ${planned})`, output);
+      },
+    });
+    const ok = result.failed.length === 0;
+    if (output.json) {
+      const item = ({ backup, reason }: PlannedBackup) => ({ ...backup, reason });
+      printJson({
+        ok,
+        command: 'backup-purge',
+        dry_run: dryRun,
+        ...(dryRun ? { would_delete: result.plan.delete.map(item) } : { deleted: result.deleted.map(item), failed: result.failed.map(item) }),
+        kept: result.plan.keep.map(item),
+        ...(ok ? {} : { exit_code: 1 }),
+      });
+    } else {
+      process.stdout.write(renderPurge(result, dryRun));
+    }
+    if (!ok) process.stderr.write(`dbaas backup-purge: ${result.failed.length} backup(s) could not be deleted; run the purge again to retry\n`);
+    return ok ? 0 : 1;
+  });
+}
+
+/** The purge options as rules, each checked with an error that names it. */
+function purgeRules(values: OptionValues): PurgeRules {
+  const instanceId = values.instance as string | undefined;
+  if (instanceId !== undefined) checkInstanceId(instanceId);
+  const keepLastText = values['keep-last'] as string | undefined;
+  const maxAgeText = values['max-age'] as string | undefined;
+  if (keepLastText === undefined && maxAgeText === undefined) {
+    throw new UsageError(`give --keep-last N, --max-age DURATION or both: without a rule nothing is a candidate\n\n${BACKUP_PURGE_HELP}`);
+  }
+  let keepLast: number | undefined;
+  if (keepLastText !== undefined) {
+    if (!/^\d{1,6}$/.test(keepLastText) || Number(keepLastText) < 1) throw new UsageError(`--keep-last '${keepLastText}': expected a whole number of backups, at least 1`);
+    keepLast = Number(keepLastText);
+  }
+  const maxAgeMs = maxAgeText === undefined ? undefined : parseDuration(maxAgeText, '--max-age');
+  if (maxAgeMs === 0) throw new UsageError(`--max-age '${maxAgeText}': must be more than 0: every backup would be a candidate`);
+  return {
+    ...(instanceId !== undefined ? { instanceId } : {}),
+    ...(keepLast !== undefined ? { keepLast } : {}),
+    ...(maxAgeMs !== undefined ? { maxAgeMs } : {}),
+    graceMs: parseDuration((values.grace as string | undefined) ?? DEFAULT_GRACE, '--grace'),
+  };
 }
 
 async function createInstance(args: string[], output: Output, signal: AbortSignal): Promise<number> {
@@ -418,6 +568,25 @@ function renderTable(views: BackupView[]): string {
   if (views.some((v) => !v.in_catalog && v.state === 'COMPLETED')) {
     text += '* reported COMPLETED, but its catalog record is not in this storage (deleted, or another store)\n';
   }
+  return text;
+}
+
+function renderPurge(result: PurgeResult, dryRun: boolean): string {
+  const rows = (items: PlannedBackup[]): string => {
+    const cells = items.map(({ backup, reason }) => [backup.id, backup.instance_id, backup.type, backup.state, backup.created.replace(/\.\d+Z$/, 'Z'), reason]);
+    const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...cells.map((r) => r[i]!.length)));
+    return cells.map((r) => `  ${r.map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c)).join('  ')}\n`).join('');
+  };
+  const { plan } = result;
+  let text = '';
+  if (dryRun) {
+    text += plan.delete.length === 0 ? 'would delete nothing (dry run)\n' : `would delete ${plan.delete.length} backup(s) (dry run: nothing deleted), in this order:\n${rows(plan.delete)}`;
+  } else {
+    text += result.deleted.length === 0 && result.failed.length === 0 ? 'deleted nothing\n' : '';
+    if (result.deleted.length > 0) text += `deleted ${result.deleted.length} backup(s):\n${rows(result.deleted)}`;
+    if (result.failed.length > 0) text += `could not delete ${result.failed.length} backup(s):\n${rows(result.failed)}`;
+  }
+  if (plan.keep.length > 0) text += `kept ${plan.keep.length} candidate(s):\n${rows(plan.keep)}`;
   return text;
 }
 
@@ -533,12 +702,23 @@ function report(command: string, err: unknown, output: Output): number {
   return exitCode;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`dbaas: unexpected failure: ${errorMessage(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+main(process.argv.slice(2)).then(exitWhenWritten, (err: unknown) => {
+  process.stderr.write(`dbaas: unexpected failure: ${errorMessage(err)}\n`);
+  exitWhenWritten(1);
+});
+
+/**
+ * Exits as soon as everything printed is written out. Node's fetch keeps an
+ * idle connection to the object store open for a while after the last
+ * request, which would otherwise hold the finished command up to seconds.
+ */
+function exitWhenWritten(code: number): void {
+  process.exitCode = code;
+  let open = 2;
+  const flushed = (): void => {
+    open -= 1;
+    if (open === 0) process.exit(code);
+  };
+  process.stdout.write('', flushed);
+  process.stderr.write('', flushed);
+}

@@ -7,9 +7,14 @@ import { openCassandraNode } from '../cassandra/cassandra-node.js';
 import { loadConfig } from '../config/load-config.js';
 import { RestoreJournal } from '../jobs/restore-journal.js';
 import { describeBackupIdRule, isValidBackupId, newBackupId } from '../catalog/backup-id.js';
-import { AgentError, ChecksumMismatchError, UsageError, errorMessage } from '../errors.js';
+import { AgentError, BackupNotFoundError, ChecksumMismatchError, UsageError, errorMessage } from '../errors.js';
+import { summaryOf, type BackupSummary, type Catalog, type IndexedCatalog } from '../catalog/catalog.js';
 import { findForeignArchive, withForeignArchive } from '../jobs/foreign-archive.js';
+import { verdictLine, verifyBackup } from '../jobs/verify-backup.js';
+import { createStorageCatalog } from '../catalog/storage-catalog.js';
+import { createStorage } from '../storage/create-storage.js';
 import { formatBytes } from '../util/format-bytes.js';
+import { prioritySettingsFrom, withLoweredPriority } from '../util/io-priority.js';
 import { setUpJob } from './job-setup.js';
 import { createTerminalProgress } from './progress-bar.js';
 
@@ -22,7 +27,9 @@ Commands:
   backup     take a backup of this node into the configured storage
   restore    restore a backup from the catalog into this node
   recover    finish or roll back a restore that a crash interrupted (every
-             command, and serve, also does this first)
+             command that touches the node, and serve, also does this first)
+  verify     check a stored backup (checksum, TAR, manifest) without
+             touching any node
 
 Run 'guest-agent <command> --help' for a command's options.
 Exit status: 0 success, 1 the operation failed, 2 bad usage or configuration.
@@ -49,12 +56,19 @@ Options:
   -h, --help          show this help
 `;
 
-const BACKUP_HELP = `Usage: guest-agent backup --config FILE [--keyspaces a,b | --tables ks.t1,ks.t2] [--backup-id ID] [--name NAME] [--json]
+const BACKUP_HELP = `Usage: guest-agent backup --config FILE [--keyspaces a,b | --tables ks.t1,ks.t2] [--incremental | --parent ID] [--full] [--backup-id ID] [--name NAME] [--json]
 
 Takes a snapshot with nodetool, streams its files as one compressed TAR to the
 configured storage, records the backup in the catalog and clears the snapshot.
+An incremental backup (--incremental, --parent) runs backup_incremental_strategy
+and stores only what its parent chain lacks; when the parent cannot be built on
+(another node, other tables, incomplete), a full backup is taken and its record
+says why.
 
 Options:
+  --incremental       build on the newest COMPLETED backup of this instance
+  --parent ID         build on this backup
+  --full              take a full backup with the incremental strategy (starts a new chain)
   --config FILE       agent configuration (YAML); also GUEST_AGENT_CONFIG
   --keyspaces a,b     back up only these keyspaces (default: all, system ones included)
   --tables ks.t,...   back up only these tables (not with --keyspaces)
@@ -79,10 +93,14 @@ cassandra.yaml and a login with the new password). If anything fails after
 the swap, the old directories and cassandra.yaml are put back and the node
 started on them.
 
+An incremental backup is restored with its whole chain (every member
+checked first, then each applied in order into the same fresh directories).
+
 A backup with no catalog record (Trove's, or 'tar | gzip | swift upload
---use-slo') is restored from ID.tar.gz or ID.tar in Swift, verified against
-its ETag as it streams (each segment of a Static Large Object against its
-manifest).
+--use-slo') is restored from ID.tar.gz, ID.tar or ID.gz in Swift, or from
+ID.tar.gz.enc / ID.gz.enc made by Trove's 'openssl enc -aes-256-cbc'
+(passphrase: trove_backup_aes_cbc_key), verified against its ETag as it
+streams (each segment of a Static Large Object against its manifest).
 
 Options:
   --config FILE       agent configuration (YAML); also GUEST_AGENT_CONFIG
@@ -121,6 +139,8 @@ async function main(argv: string[]): Promise<number> {
         return await restoreCommand(rest, output, interrupted);
       case 'recover':
         return await recoverCommand(rest, output);
+      case 'verify':
+        return await verifyCommand(rest, output, interrupted);
       default:
         throw new UsageError(`unknown command '${command}'; run 'guest-agent --help'`);
     }
@@ -178,6 +198,9 @@ async function backupCommand(args: string[], output: Output, signal: AbortSignal
     tables: { type: 'string' },
     'backup-id': { type: 'string' },
     name: { type: 'string' },
+    incremental: { type: 'boolean' },
+    parent: { type: 'string' },
+    full: { type: 'boolean' },
   }, BACKUP_HELP);
   if (help) return printHelp(help);
   const keyspaces = splitList(values.keyspaces as string | undefined);
@@ -187,11 +210,27 @@ async function backupCommand(args: string[], output: Output, signal: AbortSignal
   if (badTable) throw new UsageError(`--tables: '${badTable}' is not of the form keyspace.table`);
   const id = (values['backup-id'] as string | undefined) ?? newBackupId();
   if (!isValidBackupId(id)) throw new UsageError(`--backup-id '${id}': use ${describeBackupIdRule()}`);
+  const parentId = values.parent as string | undefined;
+  if (parentId !== undefined && values.incremental === true) throw new UsageError('--incremental and --parent cannot be used together: --parent names the backup to build on, --incremental picks the newest');
+  if (parentId !== undefined && !isValidBackupId(parentId)) throw new UsageError(`--parent '${parentId}': not a backup id`);
+  const incremental = values.incremental === true || parentId !== undefined;
 
   const started = Date.now();
   const ctx = await setUpJob(configFile(values.config as string | undefined), createTerminalProgress(process.stderr, { quiet: output.json }), signal);
-  const strategy = await findStrategy('backup', ctx.config.backup_strategy, ctx.config.backup_namespace);
-  const record = await strategy.backup(ctx, { id, name: (values.name as string | undefined) ?? id, keyspaces, tables });
+  const strategyName = incremental || values.full === true ? ctx.config.backup_incremental_strategy : ctx.config.backup_strategy;
+  const strategy = await findStrategy('backup', strategyName, ctx.config.backup_namespace);
+  const parent = incremental ? { id: parentId ?? (await newestBackupOf(ctx.catalog, ctx.config.instance_id)) } : undefined;
+  // Lowered as Medusa and Priam do: a backup must not starve Cassandra of CPU or disk.
+  const record = await withLoweredPriority(prioritySettingsFrom(ctx.config), (warning) => process.stderr.write(`guest-agent: warning: ${warning}\n`), () =>
+    strategy.backup(ctx, {
+      id,
+      name: (values.name as string | undefined) ?? id,
+      keyspaces,
+      tables,
+      ...(parent ? { parent } : {}),
+      ...(values.full === true ? { forceFull: true } : {}),
+    }),
+  );
   const seconds = (Date.now() - started) / 1000;
   if (output.json) {
     printJson({ ok: true, command: 'backup', duration_seconds: seconds, backup: record });
@@ -199,6 +238,8 @@ async function backupCommand(args: string[], output: Output, signal: AbortSignal
     process.stdout.write(
       `backup ${record.id} COMPLETED: ${record.file_count} files, ${formatBytes(record.raw_bytes)} raw, ` +
         `${formatBytes(record.stored_bytes)} stored (${record.compression}) in ${seconds.toFixed(1)} s\n` +
+        (record.parent ? `  type     incremental on ${record.parent.id} (${record.strategy})\n` : `  type     full (${record.strategy})\n`) +
+        (record.full_reason ? `  full because ${record.full_reason}\n` : '') +
         `  sha256   ${record.sha256}\n  location ${record.location}\n`,
     );
   }
@@ -235,6 +276,70 @@ async function restoreCommand(args: string[], output: Output, signal: AbortSigna
     );
   }
   return 0;
+}
+
+const VERIFY_HELP = `Usage: guest-agent verify ID --config FILE [--chain] [--json]
+
+Checks a stored backup without touching any Cassandra node (no nodetool, no
+service, no data directory; nothing is written anywhere): reads its object
+from storage and checks the SHA-256 the catalog recorded (in Swift also each
+segment's MD5 and the ETag), that the TAR inside is whole and holds only
+entries a restore accepts, and every file of the backup's manifest: there
+once, with its size and CRC-32, and nothing else (a record from before
+manifests: its file count and raw size). For a backup built on a parent,
+every ancestor needs a complete record and its object with the recorded
+size; --chain reads each ancestor's object too, checking the files the
+backup keeps there. An archive without a catalog record (Trove's, in Swift:
+ID.tar.gz, ID.tar, ID.gz, ID.gz.enc) is checked against its ETag and for its
+TAR structure.
+
+Exit status: 0 the backup is good; 1 it is not: the first problem found on
+stderr, saying what is wrong and what to do; 2 bad usage or configuration.
+
+Options:
+  --config FILE       agent configuration (YAML); also GUEST_AGENT_CONFIG;
+                      only the storage and encryption settings are used
+  --backup-id ID      the backup to check, instead of the ID argument
+  --chain             read every ancestor's object too
+  --json              print one JSON report on stdout, also when the backup
+                      is not good: every file with its status, no progress
+  -h, --help          show this help
+`;
+
+async function verifyCommand(args: string[], output: Output, signal: AbortSignal): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { ...COMMON_OPTIONS, 'backup-id': { type: 'string' }, chain: { type: 'boolean', default: false } }, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError(`${errorMessage(err)}\n\n${VERIFY_HELP}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return printHelp(VERIFY_HELP);
+  const named = values['backup-id'];
+  if (positionals.length > 1 || (named !== undefined && positionals.length > 0)) {
+    throw new UsageError(`give one backup id, as ID or --backup-id, got '${[...positionals, ...(named === undefined ? [] : [named])].join(' ')}'\n\n${VERIFY_HELP}`);
+  }
+  const id = named ?? positionals[0];
+  if (!id) throw new UsageError(`the backup id is required: guest-agent verify ID\n\n${VERIFY_HELP}`);
+  if (!isValidBackupId(id)) throw new UsageError(`backup id '${id}': use ${describeBackupIdRule()}`);
+
+  const started = Date.now();
+  // Only storage: verify must work where no node runs (a bastion, the control plane's host).
+  const config = await loadConfig(configFile(values.config));
+  const storage = createStorage(config);
+  const progress = createTerminalProgress(process.stderr, { quiet: output.json });
+  const report = await verifyBackup({ config, storage, catalog: createStorageCatalog(storage), progress, signal }, id, { chain: values.chain });
+  const seconds = (Date.now() - started) / 1000;
+  if (report.ok) {
+    if (output.json) printJson({ ok: true, command: 'verify', duration_seconds: seconds, verify: report });
+    else process.stdout.write(`${verdictLine(report)}\n`);
+    return 0;
+  }
+  if (output.json) {
+    printJson({ ok: false, command: 'verify', duration_seconds: seconds, verify: report, error: { type: 'BackupDamaged', message: report.problems[0] }, exit_code: 1 });
+  }
+  process.stderr.write(`guest-agent verify: ${verdictLine(report)}\n`);
+  return 1;
 }
 
 function configFile(option: string | undefined): string | undefined {
@@ -274,3 +379,20 @@ main(process.argv.slice(2)).then(
     process.exitCode = 1;
   },
 );
+
+/** The newest COMPLETED backup of an instance, for --incremental; a clear error when it has none. */
+async function newestBackupOf(catalog: Catalog, instanceId: string): Promise<string> {
+  let newest: BackupSummary | undefined;
+  // The index lists every backup without reading each record.
+  const all = 'summaries' in catalog ? (catalog as IndexedCatalog).summaries() : mapAsync(catalog.list(), summaryOf);
+  for await (const record of all) {
+    if (record.instance_id !== instanceId || record.state !== 'COMPLETED') continue;
+    if (!newest || record.created > newest.created) newest = record;
+  }
+  if (!newest) throw new BackupNotFoundError(`--incremental: instance ${instanceId} has no COMPLETED backup in the catalog (${catalog.description}) to build on; take a full backup first`);
+  return newest.id;
+}
+
+async function* mapAsync<T, U>(items: AsyncIterable<T>, map: (item: T) => U): AsyncIterable<U> {
+  for await (const item of items) yield map(item);
+}

@@ -1,8 +1,8 @@
-import type { BackupRecord } from '../catalog/backup-record.js';
+import type { BackupSummary } from '../catalog/catalog.js';
 import type { BackupRequest } from './backup-state.js';
 import type { BackupRequestState } from './conductor-reports.js';
 
-/** One backup as the control plane shows it: the catalog record where there is one, the request and reports otherwise. */
+/** One backup as the control plane shows it: the catalog's summary where there is a record, the request and reports otherwise. */
 export interface BackupView {
   id: string;
   instance_id: string;
@@ -27,20 +27,20 @@ export interface BackupView {
  * in direct mode); the state adds the ones building or failed, and the
  * deletes that failed half-way.
  */
-export function viewOf(record: BackupRecord | undefined, request: BackupRequest | undefined): BackupView | undefined {
-  if (!record && !request) return undefined;
-  if (record) {
+export function viewOf(summary: BackupSummary | undefined, request: BackupRequest | undefined): BackupView | undefined {
+  if (!summary && !request) return undefined;
+  if (summary) {
     return {
-      id: record.id,
-      instance_id: record.instance_id,
-      name: record.name ?? request?.name ?? null,
-      state: request?.state === 'DELETE_FAILED' ? 'DELETE_FAILED' : record.state,
-      type: record.type,
-      size_bytes: record.stored_bytes,
+      id: summary.id,
+      instance_id: summary.instance_id,
+      name: summary.name ?? request?.name ?? null,
+      state: request?.state === 'DELETE_FAILED' ? 'DELETE_FAILED' : summary.state,
+      type: summary.type,
+      size_bytes: summary.stored_bytes,
       size_gb: request?.size_gb ?? null,
-      created: record.created,
-      location: record.location,
-      checksum: record.checksum ?? record.sha256,
+      created: summary.created,
+      location: summary.location,
+      checksum: summary.checksum,
       reason: request?.state === 'DELETE_FAILED' ? request.reason : null,
       in_catalog: true,
       in_state: request !== undefined,
@@ -65,10 +65,10 @@ export function viewOf(record: BackupRecord | undefined, request: BackupRequest 
 }
 
 /** Every backup known to either, newest first. */
-export function mergeBackups(records: BackupRecord[], requests: BackupRequest[]): BackupView[] {
-  const byId = new Map<string, { record?: BackupRecord; request?: BackupRequest }>();
-  for (const record of records) byId.set(record.id, { record });
+export function mergeBackups(summaries: BackupSummary[], requests: BackupRequest[]): BackupView[] {
+  const byId = new Map<string, { summary?: BackupSummary; request?: BackupRequest }>();
+  for (const summary of summaries) byId.set(summary.id, { summary });
   for (const request of requests) byId.set(request.id, { ...byId.get(request.id), request });
-  const views = [...byId.values()].map(({ record, request }) => viewOf(record, request)!);
+  const views = [...byId.values()].map(({ summary, request }) => viewOf(summary, request)!);
   return views.sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id));
 }

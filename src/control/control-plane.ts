@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newBackupId } from '../catalog/backup-id.js';
 import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
-import type { Catalog } from '../catalog/catalog.js';
+import { summaryOf, type BackupSummary, type IndexedCatalog } from '../catalog/catalog.js';
 import { createStorageCatalog } from '../catalog/storage-catalog.js';
 import { amqpUrl, queueFlags } from '../agent/rpc-settings.js';
 import type { AgentConfig } from '../config/config-schema.js';
@@ -12,6 +12,7 @@ import type { QueueFlags } from '../rpc/queue-declarations.js';
 import type { RpcKey } from '../rpc/secure-serializer.js';
 import { createStorage } from '../storage/create-storage.js';
 import type { Storage } from '../storage/storage.js';
+import { backupNodes, deletionOrder, descendantsOf, isRunning, type BackupNode } from './backup-graph.js';
 import { BackupStateStore, type BackupRequest } from './backup-state.js';
 import { mergeBackups, viewOf, type BackupView } from './backup-view.js';
 import { castOnlyRpc } from './cast-only-rpc.js';
@@ -19,6 +20,7 @@ import { BrokerUnavailableError, ConductorInbox, type DrainBound } from './condu
 import type { ConductorReport, HeartbeatReport } from './conductor-reports.js';
 import { GuestClient, type BackupInfo } from './guest-client.js';
 import { InstanceKeys } from './instance-keys.js';
+import { planPurge, type PlannedBackup, type PurgePlan, type PurgeRules } from './purge-plan.js';
 
 /** Everything the control plane takes from the configuration. */
 export interface ControlPlaneSettings {
@@ -84,8 +86,25 @@ export interface GuestQueueStatus {
 /** A wait ran out of time; the operation may still finish on the agent. */
 export class WaitTimeoutError extends AgentError {}
 
+/** A delete refused because it would break other backups, or because it runs. */
+export class DeleteRefusedError extends AgentError {}
+
+/** One backup a delete removed: its stored object (null when it had none), its record and its state entry. */
+export interface DeletedBackup {
+  id: string;
+  instance_id: string;
+  object_key: string | null;
+}
+
+export interface PurgeResult {
+  plan: PurgePlan;
+  /** Deleted (none on a dry run). */
+  deleted: PlannedBackup[];
+  /** Could not be deleted: left DELETE_FAILED (see `reason`), or not tried because a backup that builds on it failed. */
+  failed: PlannedBackup[];
+}
+
 const FINAL_BACKUP_STATES = new Set(['COMPLETED', 'FAILED', 'DELETE_FAILED']);
-const RUNNING_BACKUP_STATES = new Set(['NEW', 'BUILDING', 'SAVING']);
 const HEALTHY = new Set(['healthy', 'running']);
 const FAILED_TO_SPAWN = 'failed to spawn';
 const SEND_TIMEOUT_MS = 30_000;
@@ -99,7 +118,7 @@ const SEND_TIMEOUT_MS = 30_000;
 export class DbaasControlPlane {
   readonly settings: ControlPlaneSettings;
   readonly storage: Storage;
-  readonly catalog: Catalog;
+  readonly catalog: IndexedCatalog;
   readonly state: BackupStateStore;
   keys: InstanceKeys = InstanceKeys.empty();
 
@@ -113,9 +132,9 @@ export class DbaasControlPlane {
   private constructor(settings: ControlPlaneSettings, storage: Storage, warn: (message: string) => void) {
     this.settings = settings;
     this.storage = storage;
-    this.catalog = createStorageCatalog(storage);
-    this.state = new BackupStateStore(settings.stateDir);
     this.#warn = warn;
+    this.catalog = createStorageCatalog(storage, { warn: (message) => this.#warnOnce(message) });
+    this.state = new BackupStateStore(settings.stateDir);
   }
 
   /** Storage, state and keys; RabbitMQ when transport_url is set (see `broker`). Reads nothing from the queue yet: see sync(). */
@@ -260,20 +279,15 @@ export class DbaasControlPlane {
     return current;
   }
 
+  /** From the catalog's index (no read per record) and dbaas's state, newest first. */
   async listBackups(filter: { instanceId?: string } = {}): Promise<BackupView[]> {
-    const records: BackupRecord[] = [];
-    try {
-      for await (const record of this.catalog.list()) records.push(record);
-    } catch (err) {
-      throw new AgentError(`cannot list the catalog in ${this.catalog.description}: ${errorMessage(err)}`, { cause: err });
-    }
-    const views = mergeBackups(records, await this.state.list());
+    const views = mergeBackups(await this.#summaries(), await this.state.list());
     return filter.instanceId ? views.filter((v) => v.instance_id === filter.instanceId) : views;
   }
 
   async showBackup(id: string): Promise<{ view: BackupView; record: BackupRecord | undefined; request: BackupRequest | undefined }> {
     const [record, request] = await Promise.all([this.catalog.get(id), this.state.get(id)]);
-    const view = viewOf(record, request);
+    const view = viewOf(record && summaryOf(record), request);
     if (!view) throw this.#notFound(id);
     return { view, record, request };
   }
@@ -284,29 +298,83 @@ export class DbaasControlPlane {
   }
 
   /**
-   * As Trove's taskmanager deletes a backup: refused while it runs; the stored
-   * object first (Storage.delete removes segments and unfinished multipart
-   * uploads), then the catalog record, then the state entry. A failure on the
-   * way leaves the state DELETE_FAILED, and running it again retries.
+   * As Trove's taskmanager deletes a backup: refused while it runs, and while
+   * other backups build on it (incremental ones restore through it), unless
+   * `cascade`: then those are deleted first, children before their parents,
+   * newest first. Each backup goes in the same order: the stored object
+   * (Storage.delete removes segments and unfinished multipart uploads), then
+   * the catalog record, then the state entry. A failure on the way leaves
+   * that backup DELETE_FAILED, in dbaas's state and in its record, and
+   * running the delete again retries (what is already gone stays gone).
+   * Returns what was deleted, in order, the backup asked for last.
    */
-  async deleteBackup(id: string): Promise<{ view: BackupView; objectKey: string | null }> {
-    const { view, record, request } = await this.showBackup(id);
-    if (request && RUNNING_BACKUP_STATES.has(request.state)) {
-      throw new AgentError(
-        `backup ${id} is ${request.state} on instance ${request.instance_id}: it cannot be deleted while it runs; wait until it is COMPLETED or FAILED ('dbaas backup-show ${id}'), then delete it`,
+  async deleteBackup(id: string, options: { cascade?: boolean } = {}): Promise<{ view: BackupView; objectKey: string | null; deleted: DeletedBackup[] }> {
+    const { view, request } = await this.showBackup(id);
+    if (request && isRunning(request.state)) throw this.#running(id, request.state, request.instance_id);
+    const nodes = backupNodes(await this.#summaries(), await this.state.list());
+    const dependents = descendantsOf(id, nodes);
+    if (dependents.length > 0 && !options.cascade) {
+      throw new DeleteRefusedError(
+        `backup ${id} cannot be deleted: ${dependents.length} backup(s) build on it and could not be restored without it: ${describeNodes(dependents)}; ` +
+          `delete those first, or run 'dbaas backup-delete ${id} --cascade' to delete them with it (newest first)`,
       );
     }
-    if (record) {
-      const children: string[] = [];
-      for await (const other of this.catalog.list()) if (other.parent?.id === id) children.push(other.id);
-      if (children.length > 0) {
-        throw new AgentError(`backup ${id} is the parent of incremental backup(s) ${children.join(', ')}: delete those first`);
-      }
-      await this.#deleteStep(id, view, request, `the stored object '${record.object_key}' from ${this.storage.name} storage`, () => this.storage.delete(record.object_key));
-      await this.#deleteStep(id, view, request, `the catalog record from ${this.catalog.description}`, () => this.catalog.delete(id));
+    const running = dependents.find((d) => isRunning(d.state));
+    if (running) {
+      throw new DeleteRefusedError(
+        `backup ${id} cannot be deleted: backup ${running.id} builds on it and is ${running.state} on instance ${running.instance_id}; wait until it is COMPLETED or FAILED, then delete again`,
+      );
     }
-    await this.state.delete(id);
-    return { view, objectKey: record?.object_key ?? null };
+    const deleted: DeletedBackup[] = [];
+    for (const backup of [...deletionOrder(dependents).map((d) => d.id), id]) {
+      try {
+        deleted.push(await this.#deleteOne(backup));
+      } catch (err) {
+        if (dependents.length === 0) throw err;
+        const done = deleted.length > 0 ? ` (already deleted: ${deleted.map((d) => d.id).join(', ')})` : '';
+        throw new AgentError(`${errorMessage(err)}${done}; 'dbaas backup-delete ${id} --cascade' finishes the cascade`, { cause: err });
+      }
+    }
+    return { view, objectKey: deleted[deleted.length - 1]?.object_key ?? null, deleted };
+  }
+
+  /**
+   * Plans a purge from the catalog's index and dbaas's state (see
+   * purge-plan.ts); unless `dryRun`, deletes the plan's backups as
+   * deleteBackup deletes one, children first. A backup whose delete fails
+   * stays DELETE_FAILED, and its ancestors in the plan are not tried (they
+   * are still needed); the others go on.
+   */
+  async purgeBackups(
+    rules: PurgeRules,
+    options: { dryRun: boolean; now?: Date; onPlanned?: (plan: PurgePlan) => void; onDeleted?: (backup: PlannedBackup) => void },
+  ): Promise<PurgeResult> {
+    const nodes = backupNodes(await this.#summaries(), await this.state.list());
+    const plan = planPurge(nodes, rules, options.now ?? new Date());
+    const result: PurgeResult = { plan, deleted: [], failed: [] };
+    options.onPlanned?.(plan);
+    if (options.dryRun) return result;
+    const blocked = new Map<string, string>();
+    for (const planned of plan.delete) {
+      const { backup } = planned;
+      const because = blocked.get(backup.id);
+      if (because) {
+        result.failed.push({ backup, reason: because });
+        continue;
+      }
+      try {
+        await this.#deleteOne(backup.id);
+        result.deleted.push(planned);
+        options.onDeleted?.(planned);
+      } catch (err) {
+        result.failed.push({ backup, reason: errorMessage(err) });
+        for (let parent = backup.parent_id; parent; parent = nodes.find((n) => n.id === parent)?.parent_id ?? null) {
+          if (blocked.has(parent)) break;
+          blocked.set(parent, `not deleted: backup ${backup.id}, which builds on it, could not be deleted`);
+        }
+      }
+    }
+    return result;
   }
 
   /**
@@ -442,15 +510,14 @@ export class DbaasControlPlane {
       return parent;
     }
     if (!options.incremental) return undefined;
-    let newest: BackupRecord | undefined;
-    for await (const record of this.catalog.list()) {
-      if (record.instance_id !== options.instanceId || incompleteReason(record)) continue;
-      if (!newest || record.created > newest.created) newest = record;
+    const completed = (await this.#summaries()).filter((s) => s.instance_id === options.instanceId && s.state === 'COMPLETED');
+    completed.sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id));
+    // The index says COMPLETED; the record is what an incremental backup builds on.
+    for (const summary of completed) {
+      const record = await this.catalog.get(summary.id);
+      if (record && !incompleteReason(record)) return record;
     }
-    if (!newest) {
-      throw new BackupNotFoundError(`instance ${options.instanceId} has no COMPLETED backup in the catalog to build an incremental backup on: take a full backup first`);
-    }
-    return newest;
+    throw new BackupNotFoundError(`instance ${options.instanceId} has no COMPLETED backup in the catalog to build an incremental backup on: take a full backup first`);
   }
 
   async #send(instanceId: string, send: (guest: GuestClient) => Promise<void>, what: string): Promise<void> {
@@ -470,35 +537,68 @@ export class DbaasControlPlane {
     }
   }
 
-  async #deleteStep(id: string, view: BackupView, request: BackupRequest | undefined, what: string, step: () => Promise<void>): Promise<void> {
+  async #summaries(): Promise<BackupSummary[]> {
+    const summaries: BackupSummary[] = [];
     try {
-      await step();
+      for await (const summary of this.catalog.summaries()) summaries.push(summary);
     } catch (err) {
-      const now = new Date().toISOString();
-      const reason = `could not delete ${what}: ${errorMessage(err)}`;
-      const base: BackupRequest = request ?? {
-        id,
-        instance_id: view.instance_id,
-        name: view.name,
-        description: null,
-        type: view.type,
-        parent_id: null,
-        keyspaces: [],
-        tables: [],
-        state: 'COMPLETED',
-        reason: null,
-        location: view.location,
-        checksum: view.checksum,
-        size_gb: view.size_gb,
-        created: view.created,
-        updated: now,
-        completed: null,
-        last_report_sent: null,
-        origin: 'request',
-      };
-      await this.state.put({ ...base, state: 'DELETE_FAILED', reason, updated: now });
-      throw new AgentError(`backup ${id}: ${reason}; it is now DELETE_FAILED: run 'dbaas backup-delete ${id}' again to retry`, { cause: err });
+      throw new AgentError(`cannot list the catalog in ${this.catalog.description}: ${errorMessage(err)}`, { cause: err });
     }
+    return summaries;
+  }
+
+  /** One backup: its stored object, its catalog record, its state entry; what is already gone is skipped. */
+  async #deleteOne(id: string): Promise<DeletedBackup> {
+    const [record, request] = await Promise.all([this.catalog.get(id), this.state.get(id)]);
+    if (request && isRunning(request.state)) throw this.#running(id, request.state, request.instance_id);
+    const instanceId = record?.instance_id ?? request?.instance_id ?? '';
+    if (record) {
+      const failed = (what: string) => (err: unknown) => this.#deleteFailed(record, request, what, err);
+      await this.storage.delete(record.object_key).catch(failed(`the stored object '${record.object_key}' from ${this.storage.name} storage`));
+      await this.catalog.delete(id).catch(failed(`the catalog record from ${this.catalog.description}`));
+    }
+    await this.state.delete(id);
+    return { id, instance_id: instanceId, object_key: record?.object_key ?? null };
+  }
+
+  /** Marks the backup DELETE_FAILED with why, in dbaas's state and in its record (as far as storage lets it), and says how to retry. */
+  async #deleteFailed(record: BackupRecord, request: BackupRequest | undefined, what: string, err: unknown): Promise<never> {
+    const now = new Date().toISOString();
+    const reason = `could not delete ${what}: ${errorMessage(err)}`;
+    const base: BackupRequest = request ?? {
+      id: record.id,
+      instance_id: record.instance_id,
+      name: typeof record.name === 'string' ? record.name : null,
+      description: null,
+      type: record.type,
+      parent_id: record.parent?.id ?? null,
+      keyspaces: record.keyspaces ?? [],
+      tables: record.tables ?? [],
+      state: 'COMPLETED',
+      reason: null,
+      location: record.location,
+      checksum: record.checksum ?? record.sha256,
+      size_gb: null,
+      created: record.created,
+      updated: now,
+      completed: null,
+      last_report_sent: null,
+      origin: 'request',
+    };
+    await this.state.put({ ...base, state: 'DELETE_FAILED', reason, updated: now });
+    let marked = '';
+    try {
+      await this.catalog.put({ ...record, state: 'DELETE_FAILED', updated: now });
+    } catch (markErr) {
+      marked = ` (its catalog record could not be marked DELETE_FAILED either: ${errorMessage(markErr)})`;
+    }
+    throw new AgentError(`backup ${record.id}: ${reason}; it is now DELETE_FAILED${marked}: run 'dbaas backup-delete ${record.id}' again to retry`, { cause: err });
+  }
+
+  #running(id: string, state: string, instanceId: string): DeleteRefusedError {
+    return new DeleteRefusedError(
+      `backup ${id} is ${state} on instance ${instanceId}: it cannot be deleted while it runs; wait until it is COMPLETED or FAILED ('dbaas backup-show ${id}'), then delete it`,
+    );
   }
 
   #notFound(id: string): BackupNotFoundError {
@@ -528,4 +628,9 @@ export class DbaasControlPlane {
     this.#warned.add(topic);
     this.#warn(message);
   }
+}
+
+/** `<id> (incremental, COMPLETED, instance <i>, created <time>), ...`: the backups that stand in the way, for messages. */
+function describeNodes(nodes: readonly BackupNode[]): string {
+  return nodes.map((n) => `${n.id} (${n.type}, ${n.state}, instance ${n.instance_id}, created ${n.created})`).join(', ');
 }

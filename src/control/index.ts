@@ -7,7 +7,21 @@
  */
 export { GuestClient, type BackupInfo, type GuestClientOptions, type GuestRpc, type PrepareArgs, type RestoreInfo } from './guest-client.js';
 export { castOnlyRpc } from './cast-only-rpc.js';
-export { DbaasControlPlane, WaitTimeoutError, controlPlaneSettings, type BackupRequestOptions, type ControlPlaneOptions, type ControlPlaneSettings, type GuestQueueStatus, type WaitOptions } from './control-plane.js';
+export {
+  DbaasControlPlane,
+  DeleteRefusedError,
+  WaitTimeoutError,
+  controlPlaneSettings,
+  type BackupRequestOptions,
+  type ControlPlaneOptions,
+  type ControlPlaneSettings,
+  type DeletedBackup,
+  type GuestQueueStatus,
+  type PurgeResult,
+  type WaitOptions,
+} from './control-plane.js';
+export { planPurge, parseDuration, formatDuration, type PlannedBackup, type PurgePlan, type PurgeRules } from './purge-plan.js';
+export type { BackupNode } from './backup-graph.js';
 export { ConductorInbox, BrokerUnavailableError, DEFAULT_DRAIN_BOUND, type ConductorInboxOptions, type DrainBound, type DrainResult } from './conductor-inbox.js';
 export { listenToConductorReports, type ReportListenerOptions } from './report-listener.js';
 export { classifyReport, type BackupReport, type BackupRequestState, type ConductorReport, type HeartbeatReport, type OtherReport } from './conductor-reports.js';
@@ -23,4 +37,7 @@ export type { ConductorCast, JsonObject } from '../rpc/oslo-message.js';
 export { DEFAULT_QUEUE_FLAGS, declareTopicQueue, type QueueFlags } from '../rpc/queue-declarations.js';
 export { RpcKey } from '../rpc/secure-serializer.js';
 export { RemoteError, RpcTimeoutError } from '../rpc/rpc-errors.js';
-export type { BackupRecord } from '../catalog/backup-record.js';
+export type { BackupRecord, ManifestFile } from '../catalog/backup-record.js';
+export type { BackupSummary, Catalog, IndexedCatalog } from '../catalog/catalog.js';
+export { createStorageCatalog } from '../catalog/storage-catalog.js';
+export { verifyBackup, type VerifyReport } from '../jobs/verify-backup.js';

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { BackupRecord, Compression } from '../catalog/backup-record.js';
+import { legacyDecryptOptions } from '../archive/archive-format.js';
+import { LEGACY_HEAD_BYTES, describeKdf, findLegacyKey, legacyScheme } from '../archive/openssl-legacy.js';
+import type { BackupRecord, Compression, EncryptionInfo } from '../catalog/backup-record.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { freeSpace } from '../cassandra/data-layout.js';
 import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, InsufficientSpaceError } from '../errors.js';
@@ -8,11 +10,31 @@ import type { Storage } from '../storage/storage.js';
 import { formatBytes } from '../util/format-bytes.js';
 import type { JobContext } from './job-context.js';
 
-/** The names an archive of backup `<id>` may have, in the order they are looked for: Trove's layout, then uncompressed. */
-const ARCHIVE_SUFFIXES: readonly (readonly [string, Compression])[] = [
-  ['.tar.gz', 'gzip'],
-  ['.tar', 'none'],
+interface ArchiveName {
+  suffix: string;
+  compression: Compression;
+  /** `openssl enc -aes-256-cbc -salt` over the compressed TAR, as Trove's old strategies did. */
+  encrypted: boolean;
+}
+
+/**
+ * The names an archive of backup `<id>` may have, in the order they are
+ * looked for: Trove's layout, uncompressed, then what Trove's old strategies
+ * wrote. Those named the object after the backup id plus `.gz`, and `.enc`
+ * when backup_use_openssl_encryption was on (the default before Victoria):
+ * `<id>.gz.enc` for Cassandra; `<id>.tar.gz.enc` is the same pipeline named
+ * as the other datastores' archives are.
+ */
+const ARCHIVE_NAMES: readonly ArchiveName[] = [
+  { suffix: '.tar.gz', compression: 'gzip', encrypted: false },
+  { suffix: '.tar', compression: 'none', encrypted: false },
+  { suffix: '.gz', compression: 'gzip', encrypted: false },
+  { suffix: '.tar.gz.enc', compression: 'gzip', encrypted: true },
+  { suffix: '.gz.enc', compression: 'gzip', encrypted: true },
 ];
+
+/** EncryptionInfo.key_id of a Trove archive: which setting holds its passphrase (there is no key id in the archive). */
+const LEGACY_KEY_ID = 'trove_backup_aes_cbc_key';
 
 /** Trove's old NodetoolSnapshot made such archives (a TAR laid out like a data directory), and restores them. */
 const FOREIGN_STRATEGY = 'NodetoolSnapshot';
@@ -31,7 +53,7 @@ const SPACE_MARGIN = 1.05;
 
 export interface ForeignArchiveRequest {
   backupId: string;
-  /** The object, when the requester names it (backup_info.location); else `<id>.tar.gz`, then `<id>.tar`. */
+  /** The object, when the requester names it (backup_info.location); else the first of ARCHIVE_NAMES present. */
   objectKey?: string;
   /** What the requester says the checksum is (backup_info.checksum, --checksum): the store's must be the same. */
   checksum?: string | null;
@@ -55,18 +77,18 @@ export function isForeignArchive(record: BackupRecord): record is ForeignArchive
 /**
  * Finds the archive of a backup that has no catalog record, checks the
  * store's checksum of it against the one the requester gave, and describes it
- * as a record the restore job can use: compression from the name, stored size
- * and checksum from the store, one data directory, an estimated raw size.
+ * as a record the restore job can use: compression and encryption from the
+ * name, stored size and checksum from the store, one data directory, an
+ * estimated raw size. An encrypted one is checked to decrypt with the
+ * configured passphrase (its first block), and how its key was derived is
+ * recorded, before anything is touched.
  */
 export async function findForeignArchive(ctx: JobContext, request: ForeignArchiveRequest): Promise<ForeignArchiveRecord> {
   const { backupId: id } = request;
   const { storage } = ctx;
   const notInCatalog = `backup ${id} is not in the catalog (${ctx.catalog.description}); check the id and the storage settings`;
-  const candidates = request.objectKey ? [request.objectKey] : ARCHIVE_SUFFIXES.map(([suffix]) => `${id}${suffix}`);
-  if (request.objectKey) {
-    if (request.objectKey.endsWith('.enc')) throw encryptedArchive(id, request.objectKey);
-    compressionOf(id, request.objectKey);
-  }
+  const candidates = request.objectKey ? [request.objectKey] : ARCHIVE_NAMES.map(({ suffix }) => `${id}${suffix}`);
+  if (request.objectKey) nameOf(id, request.objectKey);
 
   if (!storage.verifier) {
     const present = await firstPresent(storage, candidates);
@@ -85,8 +107,6 @@ export async function findForeignArchive(ctx: JobContext, request: ForeignArchiv
     }
   }
   if (!found) {
-    const encrypted = request.objectKey ? undefined : await encryptedArchiveNamed(storage, id);
-    if (encrypted) throw encryptedArchive(id, encrypted);
     throw new BackupNotFoundError(`${notInCatalog} (no archive ${candidates.join(' or ')} in ${storage.name} storage either)`);
   }
 
@@ -97,9 +117,11 @@ export async function findForeignArchive(ctx: JobContext, request: ForeignArchiv
       `backup ${id}: ${key} has ETag ${verifier.expected} (${verifier.algorithm}), but the checksum given for it is ${given}; it is not the archive that was asked for, or it was replaced: nothing was restored`,
     );
   }
-  const compression = compressionOf(id, key);
+  const { compression, encrypted } = nameOf(id, key);
+  const encryption = encrypted ? await legacyEncryption(ctx, id, key) : undefined;
+  const decrypted = encryption ? `, decrypted with trove_backup_aes_cbc_key (${describeKdf(encryption.kdf)})` : '';
   ctx.progress.step(
-    `backup ${id} has no catalog record: restoring ${key} from ${storage.name} storage, verified by its ETag ${verifier.expected} (${verifier.algorithm}) as it streams`,
+    `backup ${id} has no catalog record: restoring ${key} from ${storage.name} storage, verified by its ETag ${verifier.expected} (${verifier.algorithm}) as it streams${decrypted}`,
   );
   const record: ForeignArchiveRecord = {
     id,
@@ -122,6 +144,7 @@ export async function findForeignArchive(ctx: JobContext, request: ForeignArchiv
     location: verifier.location,
     object_key: key,
     compression,
+    ...(encryption ? { encryption: encryption.info } : {}),
     data_directory_count: 1,
     cassandra_version: '',
     // Unknown: assumed to be this node's own (an archive of a node configured alike). A different
@@ -175,32 +198,54 @@ export function containerAndObject(backupId: string, location: string): { contai
   return { container, objectKey };
 }
 
-function compressionOf(id: string, key: string): Compression {
-  const match = ARCHIVE_SUFFIXES.find(([suffix]) => key === `${id}${suffix}`);
+function nameOf(id: string, key: string): ArchiveName {
+  const match = ARCHIVE_NAMES.find(({ suffix }) => key === `${id}${suffix}`);
   if (!match) {
     throw new BackupNotFoundError(
-      `backup ${id}: the object ${key} is not named after the backup (${ARCHIVE_SUFFIXES.map(([suffix]) => `${id}${suffix}`).join(' or ')}); refusing to restore something else than what was asked`,
+      `backup ${id}: the object ${key} is not named after the backup (${ARCHIVE_NAMES.map(({ suffix }) => `${id}${suffix}`).join(', ')}); refusing to restore something else than what was asked`,
     );
   }
-  return match[1];
+  return match;
 }
 
-function encryptedArchive(id: string, key: string): BackupNotFoundError {
-  return new BackupNotFoundError(
-    `backup ${id}: ${key} is an encrypted archive of Trove's old strategy (.enc); restoring encrypted legacy archives belongs to the encryption issue and is not supported yet: nothing was restored`,
-  );
+/**
+ * The archive's first block decrypted with the configured passphrase under
+ * each key derivation Trove's openssl may have used (or the one
+ * trove_backup_kdf names): a missing or wrong passphrase fails here, before
+ * the restore touches anything. The derivation found goes into the record,
+ * so that the restore's decryption uses it.
+ */
+async function legacyEncryption(ctx: JobContext, id: string, key: string) {
+  const options = legacyDecryptOptions(`backup ${id}: ${key}`, ctx.config, 'auto');
+  const head = await readHead(ctx.storage, key, LEGACY_HEAD_BYTES, ctx.signal);
+  const { kdf } = await findLegacyKey(head, options);
+  const info: EncryptionInfo = { scheme: legacyScheme(kdf), key_id: LEGACY_KEY_ID };
+  return { kdf, info };
+}
+
+/** The first `bytes` bytes of an object (fewer if it is shorter); the rest is never downloaded. */
+async function readHead(storage: Storage, key: string, bytes: number, signal: AbortSignal): Promise<Buffer> {
+  const stop = new AbortController();
+  const forward = () => stop.abort(signal.reason);
+  signal.addEventListener('abort', forward, { once: true });
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    const stream = await storage.get(key, stop.signal);
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      parts.push(chunk);
+      total += chunk.length;
+      if (total >= bytes) break; // leaving the loop destroys the stream
+    }
+  } finally {
+    signal.removeEventListener('abort', forward);
+    stop.abort();
+  }
+  return Buffer.concat(parts).subarray(0, bytes);
 }
 
 async function firstPresent(storage: Storage, keys: string[]): Promise<string | undefined> {
   for (const key of keys) if (await storage.head(key)) return key;
-  return undefined;
-}
-
-/** Trove's old releases added `.enc` when they encrypted (`<id>.tar.gz.enc`, `<id>.gz.enc`). */
-async function encryptedArchiveNamed(storage: Storage, id: string): Promise<string | undefined> {
-  for await (const object of storage.list(`${id}.`)) {
-    if (object.key.endsWith('.enc')) return object.key;
-  }
   return undefined;
 }
 

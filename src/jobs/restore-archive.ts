@@ -1,8 +1,9 @@
 import { chown, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { readStages } from '../archive/archive-format.js';
+import { checkReadable, readStages } from '../archive/archive-format.js';
+import { createThrottle } from '../archive/throttle.js';
 import { ByteMeter, DigestStream } from '../archive/digest-stream.js';
-import { extractArchive } from '../archive/tar-extract.js';
+import { extractArchive, type ExtractedFile, type ExtractResult } from '../archive/tar-extract.js';
 import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
 import { freeSpace } from '../cassandra/data-layout.js';
 import { resolveDataOwner, type Owner } from '../cassandra/data-owner.js';
@@ -12,6 +13,7 @@ import { readYamlText, writeYamlText } from '../cassandra/yaml-editor.js';
 import { DirectorySwap, type SwapPlan } from './directory-swap.js';
 import { isForeignArchive, readForeignArchive } from './foreign-archive.js';
 import { checkYamlMapping, resetNodeIdentity } from './node-identity-reset.js';
+import { fileKey, singlePlan, type RestorePlan } from './backup-chain.js';
 import { RestoreJournal } from './restore-journal.js';
 import type { JobContext } from './job-context.js';
 
@@ -30,6 +32,11 @@ export interface RestoreResult {
 export interface RestoreOptions {
   /** prepare's root_password: the superuser password to set; null keeps the agent's own. */
   rootPassword?: string | null;
+  /**
+   * Which objects a restore of this record reads and which file each one
+   * contributes: the strategy's view of a chain. Default: the record alone.
+   */
+  plan?: (ctx: JobContext, record: BackupRecord) => Promise<RestorePlan>;
 }
 
 /** Free space asked for beyond the data itself: file system slack, new SSTables at start-up. */
@@ -49,14 +56,14 @@ export async function restoreArchive(ctx: JobContext, backupId: string, options:
   const record = await loadRestorableRecord(ctx, backupId);
 
   ctx.progress.step(`checking backup ${backupId}`);
-  const object = await ctx.storage.head(record.object_key);
-  if (!object) {
-    throw new ArchiveError(`backup ${backupId}: its object ${record.object_key} is missing from ${ctx.storage.name} storage; the backup cannot be restored`);
+  const plan = options.plan ? await options.plan(ctx, record) : singlePlan(record);
+  for (const member of plan.members) {
+    await checkStoredObject(ctx, backupId, member);
+    await checkReadable(member, ctx.config);
   }
-  if (object.size !== record.stored_bytes) {
-    throw new ArchiveError(`backup ${backupId}: its object is ${object.size} bytes but the catalog says ${record.stored_bytes}; it is truncated or was replaced`);
-  }
-  await checkFreeSpace(settings.dataFileDirectories, record.raw_bytes);
+  // One object: everything in it is extracted. A chain: the files wanted from all of them.
+  const extractedBytes = plan.members.length > 1 && plan.files ? plan.files.reduce((sum, f) => sum + f.size, 0) : record.raw_bytes;
+  await checkFreeSpace(settings.dataFileDirectories, extractedBytes);
   await service.isRunning(); // fails early when the status command cannot run at all
   // Kept to put back on any failure; parsed now so a broken file stops us before anything is touched.
   const originalYaml = await readYamlText(settings.file);
@@ -80,8 +87,7 @@ export async function restoreArchive(ctx: JobContext, backupId: string, options:
       await mkdir(dir, { recursive: true, mode: 0o755 });
       if (owner) await chown(dir, owner.uid, owner.gid);
     }
-    ctx.progress.step(`downloading and extracting ${record.object_key}`);
-    extracted = await extractVerified(ctx, record, fresh, owner);
+    extracted = await extractPlan(ctx, plan, fresh, owner);
   } catch (err) {
     await removeFresh();
     await journal.finish();
@@ -145,34 +151,99 @@ export async function loadRestorableRecord(ctx: JobContext, backupId: string): P
   return record;
 }
 
-async function extractVerified(ctx: JobContext, record: BackupRecord, targets: string[], owner: Owner | undefined) {
-  const digest = new DigestStream();
-  ctx.progress.begin('restore', record.stored_bytes);
+/** Checks, before anything is read, that a member's object is there whole. */
+async function checkStoredObject(ctx: JobContext, backupId: string, member: BackupRecord): Promise<void> {
+  const whose = member.id === backupId ? `backup ${backupId}: its` : `backup ${backupId}: its ancestor ${member.id}'s`;
+  const object = await ctx.storage.head(member.object_key);
+  if (!object) {
+    throw new ArchiveError(`${whose} object ${member.object_key} is missing from ${ctx.storage.name} storage; the backup cannot be restored`);
+  }
+  if (object.size !== member.stored_bytes) {
+    throw new ArchiveError(`${whose} object is ${object.size} bytes but the catalog says ${member.stored_bytes}; it is truncated or was replaced`);
+  }
+}
+
+/**
+ * Extracts every member of the plan in order into the same fresh
+ * directories, each object's SHA-256 verified as it streams, then checks
+ * that every file wanted arrived once with its size and CRC-32.
+ */
+async function extractPlan(ctx: JobContext, plan: RestorePlan, targets: string[], owner: Owner | undefined): Promise<ExtractResult> {
+  const wanted = plan.files ? new Map(plan.files.map((f) => [fileKey(f), f])) : undefined;
+  const written = new Map<string, ExtractedFile>();
+  const total: ExtractResult = { files: 0, bytes: 0 };
+  ctx.progress.begin('restore', plan.members.reduce((sum, m) => sum + m.stored_bytes, 0));
   try {
-    const foreign = isForeignArchive(record);
-    const source = foreign ? await readForeignArchive(ctx, record) : await ctx.storage.get(record.object_key, ctx.signal);
-    const result = await extractArchive(source, {
-      targets,
-      ...(owner ? { owner } : {}),
-      signal: ctx.signal,
-      transforms: [new ByteMeter((n) => ctx.progress.advance(n)), digest, ...(await readStages(record, ctx.config))],
-    }).catch((err: unknown) => {
-      // The store's check cuts the stream at the part that differs: its error says which, the TAR parser's would not.
-      throw source.errored instanceof ChecksumMismatchError ? source.errored : err;
-    });
-    // Checked against the store's checksum as it streamed; nobody recorded a SHA-256 or a file count.
-    if (foreign) return result;
-    const actual = digest.digest();
-    if (actual !== record.sha256) {
-      throw new ChecksumMismatchError(`backup ${record.id}: the stored object's SHA-256 is ${actual}, the catalog says ${record.sha256}; the object is corrupt, restore another backup`);
+    for (const [i, member] of plan.members.entries()) {
+      const of = plan.members.length > 1 ? ` (${i + 1} of ${plan.members.length}: ${member.type} backup ${member.id})` : '';
+      ctx.progress.step(`downloading and extracting ${member.object_key}${of}`);
+      const select = wanted ? (name: string, dir: number) => wanted.get(fileKey({ name, dir }))?.stored_in === member.id : undefined;
+      const result = await extractMember(ctx, member, targets, owner, select, (file) => written.set(fileKey(file), file));
+      total.files += result.files;
+      total.bytes += result.bytes;
     }
-    if (result.files !== record.file_count) {
-      throw new ArchiveError(`backup ${record.id}: the archive holds ${result.files} files, the catalog says ${record.file_count}`);
-    }
-    return result;
   } finally {
     ctx.progress.end();
   }
+  if (wanted) checkManifest(plan, wanted, written);
+  return total;
+}
+
+function checkManifest(plan: RestorePlan, wanted: Map<string, { name: string; size: number; crc32: string; stored_in: string }>, written: Map<string, ExtractedFile>): void {
+  const newest = plan.members[plan.members.length - 1]!.id;
+  for (const [key, file] of wanted) {
+    const got = written.get(key);
+    if (!got) {
+      throw new ArchiveError(`backup ${newest}: ${file.name} is missing from the object of backup ${file.stored_in}, which the manifest says holds it; restore another backup`);
+    }
+    if (got.size !== file.size || got.crc32 !== file.crc32) {
+      throw new ChecksumMismatchError(`backup ${newest}: ${file.name} from backup ${file.stored_in} has ${got.size} bytes with CRC-32 ${got.crc32}, the manifest says ${file.size} bytes with ${file.crc32}; restore another backup`);
+    }
+  }
+}
+
+async function extractMember(
+  ctx: JobContext,
+  record: BackupRecord,
+  targets: string[],
+  owner: Owner | undefined,
+  select: ((name: string, dir: number) => boolean) | undefined,
+  onFile: (file: ExtractedFile) => void,
+): Promise<ExtractResult> {
+  const digest = new DigestStream();
+  const foreign = isForeignArchive(record);
+  // Before the object is opened: a key that cannot read it fails with nothing to close.
+  const stages = await readStages(record, ctx.config);
+  let source;
+  try {
+    source = foreign ? await readForeignArchive(ctx, record) : await ctx.storage.get(record.object_key, ctx.signal);
+  } catch (err) {
+    for (const stage of stages) stage.destroy();
+    throw err;
+  }
+  const result = await extractArchive(source, {
+    targets,
+    ...(owner ? { owner } : {}),
+    signal: ctx.signal,
+    ...(select ? { select } : {}),
+    onFile,
+    // max_bandwidth limits the stored bytes read, as for a backup.
+    transforms: [...throttled(ctx.config.max_bandwidth), new ByteMeter((n) => ctx.progress.advance(n)), digest, ...stages],
+  }).catch((err: unknown) => {
+    // The store's check cuts the stream at the part that differs: its error says which, the TAR parser's would not.
+    const cause = source.errored instanceof ChecksumMismatchError ? source.errored : err;
+    throw namingBackup(record.id, cause);
+  });
+  // Checked against the store's checksum as it streamed; nobody recorded a SHA-256 or a file count.
+  if (foreign) return result;
+  const actual = digest.digest();
+  if (actual !== record.sha256) {
+    throw new ChecksumMismatchError(`backup ${record.id}: the stored object's SHA-256 is ${actual}, the catalog says ${record.sha256}; the object is corrupt, restore another backup`);
+  }
+  if (!select && result.files !== record.file_count) {
+    throw new ArchiveError(`backup ${record.id}: the archive holds ${result.files} files, the catalog says ${record.file_count}`);
+  }
+  return result;
 }
 
 async function rollBack(ctx: JobContext, swap: DirectorySwap, cause: unknown, originalYaml: string): Promise<void> {
@@ -204,4 +275,16 @@ async function checkFreeSpace(dataDirectories: string[], rawBytes: number): Prom
       throw new InsufficientSpaceError(`restore needs ${formatBytes(needed)} free beside ${dir}, only ${formatBytes(available)} is available; free space or grow the volume, then retry`);
     }
   }
+}
+
+/** A chain reads several objects: an error must say whose object it came from. */
+function namingBackup(id: string, err: unknown): unknown {
+  if (!(err instanceof ArchiveError) || err.message.includes(`backup ${id}`)) return err;
+  const Kind = err instanceof ChecksumMismatchError ? ChecksumMismatchError : ArchiveError;
+  return new Kind(`backup ${id}: ${err.message}`, { cause: err });
+}
+
+function throttled(bytesPerSecond: number): NodeJS.ReadWriteStream[] {
+  const throttle = createThrottle(bytesPerSecond);
+  return throttle ? [throttle] : [];
 }

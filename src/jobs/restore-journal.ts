@@ -5,6 +5,7 @@ import { writeYamlText } from '../cassandra/yaml-editor.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Progress } from '../util/progress.js';
+import { failpointActive } from '../util/failpoint.js';
 
 /**
  * The steps of a restore that a crash can interrupt, in order. Up to
@@ -110,13 +111,9 @@ export class RestoreJournal {
   }
 }
 
-/**
- * Fault injection for the crash tests: `CASSANDRA_GUEST_AGENT_FAILPOINT=restore:<step>`
- * kills the process the moment the journal records that step, exactly as a
- * SIGKILL or a power cut would. Unset in production.
- */
+/** `restore:<step>` kills the process the moment the journal records that step, exactly as a SIGKILL or a power cut would. */
 function failpoint(step: RestoreStep): void {
-  if (process.env.CASSANDRA_GUEST_AGENT_FAILPOINT === `restore:${step}`) process.kill(process.pid, 'SIGKILL');
+  if (failpointActive(`restore:${step}`)) process.kill(process.pid, 'SIGKILL');
 }
 
 async function exists(file: string): Promise<boolean> {

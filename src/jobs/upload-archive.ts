@@ -1,8 +1,9 @@
 import { pipeline } from 'node:stream';
 import { writeFormat } from '../archive/archive-format.js';
+import { createThrottle } from '../archive/throttle.js';
 import { DigestStream } from '../archive/digest-stream.js';
 import { packFiles, type PackEntry } from '../archive/tar-pack.js';
-import type { Compression, EncryptionInfo } from '../catalog/backup-record.js';
+import type { Compression, EncryptionInfo, ManifestFile } from '../catalog/backup-record.js';
 import { BackupExistsError } from '../errors.js';
 import type { ObjectMeta } from '../storage/storage.js';
 import type { JobContext } from './job-context.js';
@@ -22,6 +23,8 @@ export interface UploadResult {
   rawBytes: number;
   storedBytes: number;
   sha256: string;
+  /** Each file as archived (stored_in: this backup), in archive order. */
+  files: ManifestFile[];
   /** What the control plane is told: the store's own checksum where it has one (Swift's ETag, which Trove checks), else the SHA-256. */
   checksum: string;
 }
@@ -39,13 +42,17 @@ export async function uploadArchive(ctx: JobContext, request: UploadRequest): Pr
   }
   const rawBytes = request.files.reduce((sum, f) => sum + f.size, 0);
   const digest = new DigestStream();
+  const files: ManifestFile[] = [];
+  const onFile = (entry: PackEntry, size: number, crc32: string): void => {
+    files.push({ name: entry.entryName, dir: entry.dataDirIndex, size, crc32, stored_in: request.backupId });
+  };
   ctx.progress.begin('backup', rawBytes);
 
   // The first failure of the archive side (reading a file, compressing) is
   // the one worth reporting; storage then fails only because its source did.
   let sourceError: unknown;
   const stored = pipeline(
-    [packFiles(request.files, { chunkSize: ctx.config.backup_chunk_size, onBytes: (n) => ctx.progress.advance(n) }), ...format.stages(), digest],
+    [packFiles(request.files, { chunkSize: ctx.config.backup_chunk_size, onBytes: (n) => ctx.progress.advance(n), onFile }), ...format.stages(request.backupId), ...optional(createThrottle(ctx.config.max_bandwidth)), digest],
     (err) => {
       if (err) sourceError ??= err;
     },
@@ -61,6 +68,7 @@ export async function uploadArchive(ctx: JobContext, request: UploadRequest): Pr
       rawBytes,
       storedBytes: put.size,
       sha256: digest.digest(),
+      files,
       checksum: put.storeChecksum ?? digest.digest(),
     };
   } catch (err) {
@@ -71,4 +79,9 @@ export async function uploadArchive(ctx: JobContext, request: UploadRequest): Pr
   } finally {
     ctx.progress.end();
   }
+}
+
+/** max_bandwidth limits the stored bytes: what crosses the network, whatever the compression. */
+function optional<T>(stage: T | undefined): T[] {
+  return stage ? [stage] : [];
 }

@@ -31,6 +31,7 @@ export function createStorage(config: AgentConfig, request: StorageRequest = {})
         segmentSize: config.backup_segment_max_size,
         retryBufferSize: config.swift_retry_buffer_size,
         segmentAttempts: config.swift_segment_attempts,
+        uploadConcurrency: config.swift_upload_concurrency,
       });
     case 's3':
       requireKeys(config, ['s3_bucket']);

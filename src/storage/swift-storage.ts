@@ -21,11 +21,19 @@ export interface SwiftTransferOptions {
   requestTimeoutMs?: number;
   /**
    * When segmentSize is at most this many bytes, each segment is held in
-   * memory (one at a time) while it is sent, so that a failed PUT (network
-   * error, 5xx, ETag mismatch) can be sent again; otherwise segments are
-   * streamed and a failure fails the upload. Default 64 MiB; 0 never buffers.
+   * memory while it is sent, so that a failed PUT (network error, 5xx, ETag
+   * mismatch) can be sent again; otherwise segments are streamed, one at a
+   * time, and a failure fails the upload. Default 64 MiB; 0 never buffers.
    */
   retryBufferSize?: number;
+  /**
+   * Buffered segments held in memory at once (default 1): the one being read
+   * and those being sent, so memory is uploadConcurrency × segmentSize. With
+   * 1, each segment is read, then sent, then the next is read; with more,
+   * reading goes on while others are sent, and up to this many PUTs are in
+   * flight. Streamed segments always go one at a time.
+   */
+  uploadConcurrency?: number;
   /** Attempts per buffered segment (default 3). */
   segmentAttempts?: number;
   /** Wait before the second attempt, doubled before each further one (default 1000 ms). */
@@ -52,6 +60,8 @@ interface ManifestSegment {
 }
 
 const META_PREFIX = 'x-object-meta-';
+/** Buffered segments in memory at once: 1, as measured (more was no faster into one Swift, and costs a segment each). */
+export const DEFAULT_UPLOAD_CONCURRENCY = 1;
 const MiB = 1024 * 1024;
 /** A token this close to its announced expiry is renewed before a request rather than refused during it. */
 const RENEW_MARGIN_MS = 120_000;
@@ -76,6 +86,10 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
   const auth = createSwiftAuth(options, timeoutMs);
   const buffered = options.segmentSize <= (options.retryBufferSize ?? 64 * MiB);
   const attempts = Math.max(1, options.segmentAttempts ?? 3);
+  const concurrency = options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new StorageError("swift storage: option 'uploadConcurrency' must be a positive integer");
+  }
   const retryDelayMs = options.retryDelayMs ?? 1000;
   let session: Promise<SwiftSession> | undefined;
   let storageUrl: string | undefined;
@@ -184,8 +198,9 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
 
   /**
    * Sends a segment as it is read: fastest, but it cannot be sent again.
-   * `written` gets the name of every segment Swift stored, good or not, so
-   * that a failed upload can remove them.
+   * `written` gets the name of every segment Swift stored or may have stored
+   * (a PUT cut short without an answer), good or not, so that a failed
+   * upload can remove them.
    */
   const putStreamedSegment = async (name: string, segment: AsyncIterable<Uint8Array>, written: Set<string>, signal?: AbortSignal): Promise<StoredSegment> => {
     const md5 = createHash('md5');
@@ -197,7 +212,13 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
         yield chunk;
       }
     })();
-    const response = await request('PUT', objectPath(name), { body, ...(signal ? { signal } : {}), headers: { 'Content-Type': 'application/octet-stream' } });
+    let response: Response;
+    try {
+      response = await request('PUT', objectPath(name), { body, ...(signal ? { signal } : {}), headers: { 'Content-Type': 'application/octet-stream' } });
+    } catch (err) {
+      if (mayHaveStored(err)) written.add(name);
+      throw err;
+    }
     if (response.status !== 201) throw await failure(`upload of segment ${name}`, response);
     written.add(name);
     await response.body?.cancel();
@@ -208,21 +229,12 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
   };
 
   /**
-   * Reads a whole segment into memory (the source's own chunks, not copied),
-   * then sends it with its length and MD5, so that Swift itself refuses
-   * altered bytes (422), and sends it again after a network error, a 5xx or
-   * an ETag mismatch, waiting longer each time.
+   * Sends a segment held in memory with its length and MD5, so that Swift
+   * itself refuses altered bytes (422), and sends it again after a network
+   * error, a 5xx or an ETag mismatch, waiting longer each time.
    */
-  const putBufferedSegment = async (name: string, segment: AsyncIterable<Uint8Array>, written: Set<string>, signal?: AbortSignal): Promise<StoredSegment> => {
-    const chunks: Uint8Array[] = [];
-    const md5 = createHash('md5');
-    let size = 0;
-    for await (const chunk of segment) {
-      chunks.push(chunk);
-      md5.update(chunk);
-      size += chunk.length;
-    }
-    const digest = md5.digest('hex');
+  const putBufferedSegment = async (name: string, segment: BufferedSegment, written: Set<string>, signal: AbortSignal): Promise<StoredSegment> => {
+    const { chunks, size, digest } = segment;
     const headers = { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size), ETag: digest };
     const body = async function* () {
       yield* chunks;
@@ -231,9 +243,10 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
       let problem: string;
       let response: Response | undefined;
       try {
-        response = await request('PUT', objectPath(name), { body, headers, ...(signal ? { signal } : {}) });
+        response = await request('PUT', objectPath(name), { body, headers, signal });
       } catch (err) {
-        if (signal?.aborted || err instanceof StorageAuthError) throw err;
+        if (mayHaveStored(err)) written.add(name);
+        if (signal.aborted || err instanceof StorageAuthError) throw err;
         problem = errorMessage(err);
       }
       if (response) {
@@ -252,7 +265,7 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
       if (attempt >= attempts) {
         throw new StorageError(`${problem!} (gave up after ${attempts} attempt${attempts === 1 ? '' : 's'})`);
       }
-      await sleep(retryDelayMs * 2 ** (attempt - 1), undefined, signal ? { signal } : {});
+      await sleep(retryDelayMs * 2 ** (attempt - 1), undefined, { signal });
     }
   };
 
@@ -337,15 +350,42 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
           throw err;
         }
       })();
+      // A segment that fails for good stops the others and the reading at once.
+      const stop = new AbortController();
+      const uploading = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+      // Buffered segments being sent; each settles without rejecting, freeing its place.
+      const inFlight = new Set<Promise<void>>();
+      let segmentError: unknown;
       try {
-        let index = 0;
-        for await (const segment of segmentsOf(source, options.segmentSize)) {
-          signal?.throwIfAborted();
+        const cutter = segmentsOf(source, options.segmentSize)[Symbol.asyncIterator]();
+        for (let index = 0; ; index++) {
+          // At most `concurrency` segments in memory, the one being read included:
+          // the next is read only once one of those being sent has been stored.
+          while (inFlight.size >= concurrency) await unlessAborted(Promise.race(inFlight), uploading);
+          const next = await unlessAborted(cutter.next(), uploading);
+          if (next.done) break;
           const name = `${stem}_${String(index).padStart(8, '0')}`;
-          const put = buffered ? putBufferedSegment : putStreamedSegment;
-          segments.push(await put(name, segment, written, signal));
-          index += 1;
+          if (!buffered) {
+            segments[index] = await putStreamedSegment(name, next.value, written, uploading);
+            continue;
+          }
+          const segment = await bufferSegment(next.value, uploading);
+          const sent: Promise<void> = putBufferedSegment(name, segment, written, uploading)
+            .then(
+              (stored) => {
+                segments[index] = stored;
+              },
+              (err: unknown) => {
+                // The first failure is the one to report: the others are only aborted by it.
+                if (!uploading.aborted) segmentError = err;
+                stop.abort(err);
+              },
+            )
+            .finally(() => inFlight.delete(sent));
+          inFlight.add(sent);
         }
+        while (inFlight.size > 0) await unlessAborted(Promise.race(inFlight), uploading);
+        uploading.throwIfAborted();
 
         let checksum: string;
         if (segments.length === 1) {
@@ -377,13 +417,17 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
           storeChecksum: checksum,
         };
       } catch (err) {
-        // Leave no segment behind: a backup that failed does not exist. When
-        // the store cannot be reached to delete them, say which are left.
+        // Leave no segment behind: a backup that failed does not exist. The
+        // segments still being sent are stopped first, so that none is stored
+        // after the clean-up. When the store cannot be reached to delete
+        // them, say which are left.
+        stop.abort(err);
+        await Promise.all([...inFlight]);
         const left: string[] = [];
         for (const name of written) {
           if (!(await deleteQuietly(objectPath(name)))) left.push(name);
         }
-        const cause = sourceError ?? err;
+        const cause = segmentError ?? sourceError ?? err;
         if (left.length === 0) throw cause;
         throw new StorageError(
           `${errorMessage(cause)}; ${left.length} segment(s) of the failed upload could not be deleted from container ${options.container}: ${left.join(', ')} (delete them with 'swift delete ${options.container} ${left.join(' ')}')`,
@@ -496,4 +540,68 @@ async function* withMd5(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Ar
     yield chunk;
   }
   return { digest: md5.digest('hex'), bytes };
+}
+
+/** Errors of a connection that was never made: the request surely stored nothing. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether a PUT that failed without an answer may still have been stored: one
+ * cut short (our abort, a reset, a timeout) after Swift had the whole body
+ * may be, so its segment is deleted with the others.
+ */
+function mayHaveStored(err: unknown): boolean {
+  for (let cause = err; cause instanceof Error; cause = cause.cause) {
+    if (NOT_CONNECTED.has((cause as NodeJS.ErrnoException).code ?? '')) return false;
+  }
+  return true;
+}
+
+/** A segment read into memory (the source's own chunks, not copied), with its MD5. */
+interface BufferedSegment {
+  chunks: Uint8Array[];
+  size: number;
+  digest: string;
+}
+
+/** Reads a whole segment, giving up as soon as `signal` aborts (another segment failed). */
+async function bufferSegment(segment: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<BufferedSegment> {
+  const iterator = segment[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  const md5 = createHash('md5');
+  let size = 0;
+  for (;;) {
+    const next = await unlessAborted(iterator.next(), signal);
+    if (next.done) break;
+    chunks.push(next.value);
+    md5.update(next.value);
+    size += next.value.length;
+  }
+  return { chunks, size, digest: md5.digest('hex') };
+}
+
+/**
+ * The promise's outcome, or the signal's reason as soon as it aborts. A
+ * listener per wait rather than a race with one long-lived promise, which
+ * would keep every chunk it ever raced with reachable until the upload ends.
+ */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }

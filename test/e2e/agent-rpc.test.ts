@@ -164,6 +164,27 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
       expect((await findSnapshotFiles(node.dataDirs, id)).files).to.have.length(0);
     });
 
+    it("runs create_backup with Trove's parent {location, checksum} as an incremental backup of the configured strategy", async function () {
+      if (mode === 'encrypted') this.skip(); // the wire is the same as for a full backup: one mode is enough
+      const { node, instanceId } = await nodeWithAgent('incremental', { tables: TABLES, seed: 6 });
+      const guest = plane.guest(instanceId, key, context);
+      const fullId = randomUUID();
+      await guest.createBackup(backupInfo(fullId, instanceId));
+      const full = await plane.waitForReport((r) => r.method === 'update_backup' && r.args.backup_id === fullId && r.args.state === 'COMPLETED', 60_000, 'full COMPLETED');
+      await node.sim!.write('shop', 'orders', 4_000);
+
+      const id = randomUUID();
+      const parent = { location: full.args.location as string, checksum: full.args.checksum as string };
+      await guest.createBackup({ ...backupInfo(id, instanceId), backup_type: 'incremental', parent });
+      const done = await plane.waitForReport((r) => r.method === 'update_backup' && r.args.backup_id === id && r.args.state !== 'BUILDING', 60_000, `final report of ${id}`);
+      expect(plane.backupReports(id).map((r) => [r.args.state, r.args.backup_type])).to.deep.equal([['BUILDING', 'incremental'], ['COMPLETED', 'incremental']]);
+      const record = await readCatalogRecord(node.configFile, id);
+      expect(record).to.include({ type: 'incremental', strategy: 'NodetoolDifferential' });
+      expect(record.parent).to.deep.equal({ id: fullId, ...parent });
+      expect(done.args.location).to.equal(record.location);
+      expect(record.stored_bytes).to.be.below((await readCatalogRecord(node.configFile, fullId)).stored_bytes / 2);
+    });
+
     it('restores a backup into a new instance through prepare(backup_info), reporting building then healthy', async () => {
       const source = await nodeWithAgent('restore-src', { tables: TABLES, seed: 4 });
       const id = randomUUID();
@@ -175,10 +196,11 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
       await plane.guest(target.instanceId, key, context).prepare({
         backupInfo: { id, instance_id: source.instanceId, location: done.args.location as string, type: 'full', checksum: done.args.checksum as string },
       });
-      const heartbeatOf = (status: string) => (r: { method: string; args: Record<string, unknown> }) =>
-        plane.reports.indexOf(r as never) >= before && r.method === 'heartbeat' && r.args.instance_id === target.instanceId && (r.args.payload as { service_status: string }).service_status === status;
-      await plane.waitForReport(heartbeatOf('building'), 30_000, 'building heartbeat');
-      await plane.waitForReport(heartbeatOf('healthy'), 90_000, 'healthy heartbeat');
+      const heartbeatOf = (status: string, after: number) => (r: { method: string; args: Record<string, unknown> }) =>
+        plane.reports.indexOf(r as never) >= after && r.method === 'heartbeat' && r.args.instance_id === target.instanceId && (r.args.payload as { service_status: string }).service_status === status;
+      const building = await plane.waitForReport(heartbeatOf('building', before), 30_000, 'building heartbeat');
+      // After 'building': the agent's start-up heartbeat may say healthy after the prepare was sent.
+      await plane.waitForReport(heartbeatOf('healthy', plane.reports.indexOf(building) + 1), 90_000, 'healthy heartbeat');
       await target.agent.waitForLog((l) => l.event === 'prepare.completed', 10_000);
       const original = await digestTree(source.node.dataDirs[0]!);
       const restored = await digestTree(target.node.dataDirs[0]!);

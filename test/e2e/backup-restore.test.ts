@@ -12,7 +12,7 @@ import { cqlLogin } from '../support/cql-login.js';
 import { readArchive } from '../support/archive-reader.js';
 import { createNodeUnderTest, localRecordFile, openRealNode, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest, readCatalogRecord } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
-import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
+import { s3AgentSettings, swiftAgentSettings, swiftTestAccount } from '../support/object-store-env.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 import { digestTree } from '../support/tree-digest.js';
 
@@ -195,6 +195,34 @@ describe('guest-agent backup and restore, end to end', function () {
         await into.sim!.stop();
       }
     });
+
+    it('rolls the restore back when the restored node refuses the new password hash, and says so', async function () {
+      simOnly.call(this);
+      const auth = { authenticator: 'PasswordAuthenticator', authCacheValidityMs: 200 } as const;
+      const from = await createNodeUnderTest(path.join(base, 'hash-source'), stores, { ...auth, tables: USER_TABLES, seed: 43 });
+      const into = await createNodeUnderTest(path.join(base, 'hash-target'), stores, { ...auth, seed: 44 });
+      await from.sim!.start();
+      await into.sim!.start();
+      try {
+        const backup = await runAgent(['backup', '--config', from.configFile, '--backup-id', 'hash-1']);
+        expect(backup.exitCode, backup.stderr).to.equal(0);
+        const yamlBefore = await readFile(into.sim!.cassandraYaml, 'utf8');
+        const userFilesBefore = [...(await digestTree(into.dataDirs[0]!, ['snapshots'])).entries()].filter(([n]) => !n.startsWith('system'));
+        // A $2b$ hash, which Cassandra's jBCrypt refuses ("Invalid salt revision"): the UPDATE succeeds, the login cannot.
+        const restore = await runAgent(['restore', '--config', into.configFile, '--backup-id', 'hash-1'], { CASSANDRA_GUEST_AGENT_FAILPOINT: 'identity:unaccepted-hash' });
+        expect(restore.exitCode).to.equal(1);
+        expect(restore.stderr).to.match(/restore hash-1 failed and was rolled back, the node runs on its old data again: the restored node does not accept the new credentials: .*password are incorrect/);
+        expect(await into.sim!.isRunning()).to.equal(true);
+        expect(await readFile(into.sim!.cassandraYaml, 'utf8')).to.equal(yamlBefore);
+        const userFilesAfter = [...(await digestTree(into.dataDirs[0]!, ['snapshots'])).entries()].filter(([n]) => !n.startsWith('system'));
+        expect(userFilesAfter).to.deep.equal(userFilesBefore);
+        expect(await cqlLogin(into, 'cassandra', 'cassandra'), 'the old superuser password works again').to.equal(undefined);
+        expect(await restoreLeftovers(into)).to.deep.equal([]);
+      } finally {
+        await from.sim!.stop();
+        await into.sim!.stop();
+      }
+    });
   });
 
   describe('selections, layouts and ownership', () => {
@@ -258,31 +286,14 @@ describe('guest-agent backup and restore, end to end', function () {
     const stores: { name: string; settings: (bucket: string) => Record<string, unknown>; location: (bucket: string) => string; cleanUp: (bucket: string) => Promise<unknown> }[] = [
       {
         name: 'OpenStack Swift (Trove layout, several segments)',
-        settings: (container) => ({
-          storage_strategy: 'swift',
-          swift_auth_url: swiftTestAccount.authUrl,
-          swift_user: swiftTestAccount.user,
-          swift_key: swiftTestAccount.key,
-          backup_swift_container: container,
-          backup_segment_max_size: '256KiB',
-        }),
+        settings: (container) => swiftAgentSettings(container),
         location: (container) => `http://127.0.0.1:8080/v1/AUTH_test/${container}/store-1.tar`,
         // Deleting the manifest removes its segments too, so the client's own segment deletes may 404.
         cleanUp: (container) => execFileAsync('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', container]).catch(() => undefined),
       },
       {
         name: 'S3 (through s3api, with a prefix)',
-        settings: (bucket) => ({
-          storage_strategy: 's3',
-          s3_bucket: bucket,
-          s3_endpoint: s3TestAccount.endpoint,
-          s3_region: s3TestAccount.region,
-          s3_force_path_style: true,
-          s3_access_key: s3TestAccount.accessKeyId,
-          s3_secret_key: s3TestAccount.secretAccessKey,
-          s3_prefix: 'cluster-a',
-          s3_part_size: '5MiB',
-        }),
+        settings: (bucket) => s3AgentSettings(bucket, { prefix: 'cluster-a' }),
         location: (bucket) => `s3://${bucket}/cluster-a/store-1.tar`,
         cleanUp: (bucket) => execFileAsync('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', bucket]).catch(() => undefined),
       },
@@ -363,6 +374,8 @@ describe('guest-agent backup and restore, end to end', function () {
         localRecordFile(stores, 'lzop-1'),
         JSON.stringify({
           ...template,
+          // The seed tool recorded no file manifest.
+          files: undefined,
           id: 'lzop-1',
           object_key: 'lzop-1.tar.lzo',
           compression: 'lzop',

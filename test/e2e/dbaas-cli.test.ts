@@ -99,7 +99,7 @@ describe('dbaas (the control plane commands)', function () {
   it('answers --help for itself and every command', async () => {
     const main = await dbaas.run(['--help']);
     expect(main.exitCode).to.equal(0);
-    for (const command of ['backup-create', 'backup-list', 'backup-show', 'backup-delete', 'create']) {
+    for (const command of ['backup-create', 'backup-list', 'backup-show', 'backup-delete', 'backup-purge', 'backup-verify', 'create']) {
       expect(main.stdout).to.contain(command);
       const help = await dbaas.run([command, '--help']);
       expect(help.exitCode, said(help)).to.equal(0);
@@ -145,6 +145,30 @@ describe('dbaas (the control plane commands)', function () {
     const shown = JSON.parse((await dbaas.run(['backup-show', completedId, '--json'])).stdout) as { catalog: BackupRecord; request: BackupRequest };
     expect(shown.catalog).to.deep.equal(rec);
     expect(shown.request.state).to.equal('COMPLETED');
+  });
+
+  it('backup-verify checks the stored backup without any agent: exit 0, then exit 1 naming a flipped byte', async () => {
+    const rec = await record(completedId);
+    const good = await dbaas.run(['backup-verify', completedId, '--json']);
+    expect(good.exitCode, said(good)).to.equal(0);
+    const report = (JSON.parse(good.stdout) as { verify: { ok: boolean; files: { status: string }[] } }).verify;
+    expect(report.ok).to.equal(true);
+    expect(report.files).to.have.length(rec.files!.length);
+    expect(report.files.every((f) => f.status === 'ok')).to.equal(true);
+
+    const object = new URL(rec.location).pathname;
+    const original = await readFile(object);
+    const flipped = Buffer.from(original);
+    const middle = Math.floor(flipped.length / 2);
+    flipped[middle] = flipped[middle]! ^ 0x01;
+    await writeFile(object, flipped);
+    try {
+      const bad = await dbaas.run(['backup-verify', completedId]);
+      expect(bad.exitCode).to.equal(1);
+      expect(bad.stderr).to.match(new RegExp(`backup ${completedId}: the SHA-256 of its \\d+ stored bytes is [0-9a-f]{64}, the catalog says ${rec.sha256}`));
+    } finally {
+      await writeFile(object, original);
+    }
   });
 
   it('backup-create --wait exits 1 with the agent\'s reason when the backup FAILS, and backup-list shows it FAILED', async () => {
@@ -301,6 +325,33 @@ describe('dbaas (the control plane commands)', function () {
     const refused = await dbaas.run(['backup-create', ids.source, 'x'], { env: { GUEST_AGENT_TRANSPORT_URL: url.href } });
     expect(refused.exitCode).to.equal(1);
     expect(refused.stderr).to.contain('refused the login');
+  });
+
+  it('backup-purge of real backups: the dry run lists the older full backup, the purge deletes it and keeps the newest', async () => {
+    const taken = await dbaas.run(['backup-create', ids.source, 'second', '--wait', '--timeout', '60']);
+    expect(taken.exitCode, said(taken)).to.equal(0);
+    const secondId = taken.stdout.trim().split('\n')[0]!;
+    const old = await record(completedId);
+    const oldObject = path.join(storePath, old.object_key);
+    const rules = ['backup-purge', '--instance', ids.source, '--keep-last', '1', '--grace', '0m'];
+
+    const dry = await dbaas.run([...rules, '--dry-run', '--json']);
+    expect(dry.exitCode, said(dry)).to.equal(0);
+    const plan = JSON.parse(dry.stdout) as { would_delete: (BackupView & { reason: string })[]; kept: (BackupView & { reason: string })[] };
+    expect(plan.would_delete.map((b) => b.id)).to.deep.equal([completedId]);
+    expect(plan.would_delete[0]!.reason).to.equal(`not among the newest 1 COMPLETED backup(s) of instance ${ids.source}`);
+    // The BUILDING report of an earlier test: a candidate (not COMPLETED), kept while it runs.
+    expect(plan.kept.map((b) => [b.state, b.reason])).to.deep.equal([['BUILDING', 'in progress (BUILDING): never deleted while it runs']]);
+    expect(existsSync(oldObject)).to.equal(true);
+
+    const purge = await dbaas.run(rules);
+    expect(purge.exitCode, said(purge)).to.equal(0);
+    expect(purge.stdout).to.match(new RegExp(`^deleted 1 backup\\(s\\):\n  ${completedId}\\s`));
+    expect(existsSync(oldObject)).to.equal(false);
+    expect(existsSync(localRecordFile({ storePath }, completedId))).to.equal(false);
+    expect(await stateEntry(completedId)).to.equal(undefined);
+    const listed = (await listJson('--instance', ids.source)).map((v) => v.id);
+    expect(listed).to.include(secondId).and.not.include(completedId);
   });
 
   it('never prints an instance key or a RabbitMQ password', () => {

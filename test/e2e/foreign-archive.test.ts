@@ -30,14 +30,28 @@ const swift = (args: string[]) => execa('swift', args, { env: swiftEnv, timeout:
  * Trove's old NodetoolSnapshot pipeline as an operator's shell runs it: every
  * file of snapshot $2 under data directory $1, with `snapshots/<tag>/` cut out
  * of its path, one TAR, gzip, `swift upload` of stdin as object $3 into
- * container $4, with the options that follow ($5...).
+ * container $4, with the options that follow ($5...). With OPENSSL_KDF set,
+ * encrypted between gzip and the upload exactly as Trove's strategies did:
+ * `openssl enc -aes-256-cbc -salt $OPENSSL_KDF -pass pass:$TROVE_KEY`.
  */
 const UPLOAD_PIPELINE = `set -euo pipefail
 cd "$1"
+encrypt() { if [ -n "\${OPENSSL_KDF:-}" ]; then openssl enc -aes-256-cbc -salt $OPENSSL_KDF -pass "pass:$TROVE_KEY"; else cat; fi; }
 find . -path "*/snapshots/$2/*" -type f -printf '%P\\n' | sort \\
   | tar --transform "s#snapshots/$2/##" -cf - -T - \\
   | gzip \\
+  | encrypt \\
   | swift upload "\${@:5}" --object-name "$3" "$4" -`;
+
+/** Trove's backup_aes_cbc_key in these tests. */
+const TROVE_KEY = 'trove-backup-passphrase-for-tests';
+
+/** `openssl enc` key derivation options: Trove's guests on OpenSSL < 1.1 (md5), >= 1.1 (sha256), newer Trove (PBKDF2). */
+const OPENSSL_KDF = {
+  md5: '-md md5',
+  sha256: '-md sha256',
+  pbkdf2: '-pbkdf2 -iter 10000 -md sha512',
+};
 
 interface ForeignArchive {
   id: string;
@@ -67,9 +81,13 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
   let serving: ServingAgent | undefined;
   let plane: TestControlPlane | undefined;
 
-  /** Snapshot `id` on the source node, archived and uploaded by the shell pipeline, then cleared. */
-  async function uploadFromSnapshot(id: string, uploadOptions: string[]): Promise<ForeignArchive> {
-    const objectKey = `${id}.tar.gz`;
+  /**
+   * Snapshot `id` on the source node, archived and uploaded by the shell
+   * pipeline, then cleared; encrypted as Trove did when `encrypt` names the
+   * `openssl enc` key derivation options, and then named `<id><suffix>`.
+   */
+  async function uploadFromSnapshot(id: string, uploadOptions: string[], encrypt?: { kdf: string; suffix: '.tar.gz.enc' | '.gz.enc' }): Promise<ForeignArchive> {
+    const objectKey = `${id}${encrypt?.suffix ?? '.tar.gz'}`;
     const snapshot = await source.sim!.nodetool(['snapshot', '-t', id]);
     expect(snapshot.exitCode, snapshot.stderr).to.equal(0);
     try {
@@ -77,7 +95,8 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
       for (const file of (await findSnapshotFiles(source.dataDirs, id)).files) {
         files.set(file.entryName, createHash('sha256').update(await readFile(file.sourcePath)).digest('hex'));
       }
-      await execa('bash', ['-c', UPLOAD_PIPELINE, 'upload', source.dataDirs[0]!, id, objectKey, container, ...uploadOptions], { env: swiftEnv, timeout: 120_000 });
+      const env = { ...swiftEnv, ...(encrypt ? { OPENSSL_KDF: encrypt.kdf, TROVE_KEY } : {}) };
+      await execa('bash', ['-c', UPLOAD_PIPELINE, 'upload', source.dataDirs[0]!, id, objectKey, container, ...uploadOptions], { env, timeout: 120_000 });
       return { id, objectKey, etag: await etagOf(objectKey), files };
     } finally {
       await source.sim!.nodetool(['clearsnapshot', '-t', id]);
@@ -199,39 +218,100 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
     await expectRestored(target, whole);
   });
 
-  it("refuses an encrypted archive of Trove's old strategy (.enc), pointing at the encryption issue", async () => {
-    const id = `trove-enc-${run}`;
-    const file = path.join(base, 'encrypted');
-    await writeFile(file, randomBytes(4096));
-    await swift(['upload', '--object-name', `${id}.tar.gz.enc`, container, file]);
-    const target = await newNode('target-enc', 55);
-    await target.sim!.start();
-    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', id]);
-    expect(restore.exitCode, restore.stderr).to.equal(1);
-    expect(restore.stderr).to.match(new RegExp(`${id}\\.tar\\.gz\\.enc is an encrypted archive of Trove's old strategy .*encryption issue`));
+  describe("encrypted archives of Trove's old strategy (tar | gzip | openssl enc -aes-256-cbc -salt)", () => {
+    let encrypted: ForeignArchive;
+    before(async () => {
+      encrypted = await uploadFromSnapshot(`trove-enc-${run}`, ['--use-slo', '-S', String(SEGMENT_SIZE)], { kdf: OPENSSL_KDF.sha256, suffix: '.tar.gz.enc' });
+    });
+
+    /** The node as a refused restore must leave it: same files, still running, nothing beside it. */
+    async function expectRefused(target: NodeUnderTest, id: string, exitCode: number, message: RegExp, env: NodeJS.ProcessEnv = {}): Promise<void> {
+      const before = await digestTree(target.dataDirs[0]!);
+      const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', id], env);
+      expect(restore.exitCode, restore.stderr).to.equal(exitCode);
+      expect(restore.stderr).to.match(message);
+      expect(restore.stderr + restore.stdout).not.to.include(TROVE_KEY);
+      expect(await digestTree(target.dataDirs[0]!), 'node untouched').to.deep.equal(before);
+      expect(await restoreLeftovers(target)).to.deep.equal([]);
+      expect(await target.sim!.isRunning(), 'node still running').to.equal(true);
+    }
+
+    it('restores <id>.tar.gz.enc (-md sha256, a Static Large Object) with trove_backup_aes_cbc_key from the environment, byte for byte', async () => {
+      expect((await segmentsOf(encrypted)).length, 'segments of the uploaded archive').to.be.at.least(3);
+      const target = await newNode('target-enc-sha256', 55);
+      await target.sim!.start();
+      const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', encrypted.id], { GUEST_AGENT_TROVE_BACKUP_AES_CBC_KEY: TROVE_KEY });
+      expect(restore.exitCode, restore.stderr).to.equal(0);
+      expect(restore.stderr).to.contain(`restoring ${encrypted.objectKey} from swift storage, verified by its ETag ${encrypted.etag}`);
+      expect(restore.stderr).to.contain('decrypted with trove_backup_aes_cbc_key (EVP_BytesToKey with SHA-256)');
+      expect(restore.stderr + restore.stdout).not.to.include(TROVE_KEY);
+      await expectRestored(target, encrypted);
+      expect(await restoreLeftovers(target)).to.deep.equal([]);
+    });
+
+    it("restores <id>.gz.enc, the name Trove's Cassandra strategy gave, made with -md md5 (OpenSSL before 1.1)", async () => {
+      const md5 = await uploadFromSnapshot(`trove-enc-md5-${run}`, [], { kdf: OPENSSL_KDF.md5, suffix: '.gz.enc' });
+      const target = await newNode('target-enc-md5', 57, { trove_backup_aes_cbc_key: TROVE_KEY });
+      await target.sim!.start();
+      const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', md5.id, '--checksum', md5.etag]);
+      expect(restore.exitCode, restore.stderr).to.equal(0);
+      expect(restore.stderr).to.contain('decrypted with trove_backup_aes_cbc_key (EVP_BytesToKey with MD5)');
+      await expectRestored(target, md5);
+    });
+
+    it('refuses a wrong passphrase before touching the node, saying what was tried', async () => {
+      const target = await newNode('target-enc-wrong', 58);
+      await target.sim!.start();
+      await expectRefused(
+        target,
+        encrypted.id,
+        1,
+        new RegExp(
+          `backup ${encrypted.id}: ${encrypted.objectKey}: trove_backup_aes_cbc_key does not decrypt it \\(tried EVP_BytesToKey with MD5, EVP_BytesToKey with SHA-256, PBKDF2-HMAC-SHA512 with 10000 iterations\\): the passphrase is wrong`,
+        ),
+        { GUEST_AGENT_TROVE_BACKUP_AES_CBC_KEY: 'default_aes_cbc_key' },
+      );
+    });
+
+    it('refuses it without a passphrase configured, saying which setting to set', async () => {
+      const target = await newNode('target-enc-nokey', 59);
+      await target.sim!.start();
+      await expectRefused(target, encrypted.id, 2, new RegExp(`backup ${encrypted.id}: ${encrypted.objectKey} is encrypted by Trove's old strategy \\(openssl enc -aes-256-cbc\\) but trove_backup_aes_cbc_key is not set`));
+    });
   });
 
-  it('restores it through prepare(backup_info) with Trove\'s location and the SLO ETag as checksum', async () => {
-    plane = await TestControlPlane.open(conductorTopic, new Map());
-    const instanceId = `foreign-dst-${run}`;
+  let pbkdf2Upload: Promise<ForeignArchive> | undefined;
+  /** A Trove-encrypted archive as newer Trove made them, uploaded once. */
+  const pbkdf2Archive = (): Promise<ForeignArchive> =>
+    (pbkdf2Upload ??= uploadFromSnapshot(`trove-enc-pbkdf2-${run}`, ['--use-slo', '-S', String(SEGMENT_SIZE)], { kdf: OPENSSL_KDF.pbkdf2, suffix: '.tar.gz.enc' }));
+
+  /**
+   * prepare(backup_info) with Trove's location and the ETag as checksum, to
+   * an agent on a new node (whose own container is another one: the
+   * archive's comes from the location); resolves once the agent said how it went.
+   */
+  async function prepareFrom(archive: ForeignArchive, name: string, seed: number, extra: Record<string, unknown> = {}, beforeRequest?: (node: NodeUnderTest) => Promise<void>) {
+    plane ??= await TestControlPlane.open(conductorTopic, new Map());
+    const instanceId = `${name}-${run}`;
     queues.push(`guestagent.${instanceId}`);
-    // The agent's own container is another one: the archive's comes from the location.
-    const target = await newNode('target-prepare', 56, {
+    const target = await newNode(name, seed, {
       backup_swift_container: `${container}-agent`,
       instance_id: instanceId,
       transport_url: RABBIT_URL,
       conductor_topic: conductorTopic,
       report_interval: 1,
       log_format: 'json',
+      ...extra,
     });
     await target.sim!.start();
     serving = new ServingAgent(target.configFile);
     await serving.ready();
+    await beforeRequest?.(target);
 
     const before = plane.reports.length;
-    const location = `${swiftTestAccount.authUrl.replace(/\/auth\/v1\.0$/, '')}/v1/AUTH_test/${container}/${slo.objectKey}`;
-    await plane.guest(instanceId, undefined, { request_id: 'req-foreign' }).prepare({
-      backupInfo: { id: slo.id, instance_id: 'trove-source-instance', location, type: 'full', checksum: slo.etag },
+    const location = `${swiftTestAccount.authUrl.replace(/\/auth\/v1\.0$/, '')}/v1/AUTH_test/${container}/${archive.objectKey}`;
+    await plane.guest(instanceId, undefined, { request_id: `req-${name}` }).prepare({
+      backupInfo: { id: archive.id, instance_id: 'trove-source-instance', location, type: 'full', checksum: archive.etag },
     });
     const heartbeat = (status: string) => (r: { method: string; args: Record<string, unknown> }) =>
       plane!.reports.indexOf(r as never) >= before &&
@@ -239,11 +319,44 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
       r.args.instance_id === instanceId &&
       (r.args.payload as { service_status: string }).service_status === status;
     await plane.waitForReport(heartbeat('building'), 30_000, 'building heartbeat');
-    await serving.waitForLog((l) => l.event === 'prepare.completed' || l.event === 'prepare.failed', 120_000, 'prepare outcome');
+    const outcome = await serving.waitForLog((l) => l.event === 'prepare.completed' || l.event === 'prepare.failed', 120_000, 'prepare outcome');
+    return { target, serving, outcome, heartbeat };
+  }
+
+  it('restores it through prepare(backup_info) with Trove\'s location and the SLO ETag as checksum', async () => {
+    const { target, serving, heartbeat } = await prepareFrom(slo, 'foreign-dst', 56);
     expect(serving.logs.find((l) => l.event === 'prepare.failed'), serving.stderr).to.equal(undefined);
-    await plane.waitForReport(heartbeat('healthy'), 30_000, 'healthy heartbeat');
+    await plane!.waitForReport(heartbeat('healthy'), 30_000, 'healthy heartbeat');
     expect(serving.logs.some((l) => typeof l.step === 'string' && l.step.includes(`backup ${slo.id} has no catalog record`))).to.equal(true);
     await expectRestored(target, slo);
     expect(await restoreLeftovers(target)).to.deep.equal([]);
+  });
+
+  it("restores a Trove-encrypted <id>.tar.gz.enc (-pbkdf2 -iter 10000 -md sha512, as newer Trove) through prepare(backup_info)", async () => {
+    const pbkdf2 = await pbkdf2Archive();
+    const { target, serving, heartbeat } = await prepareFrom(pbkdf2, 'foreign-enc-dst', 60, { trove_backup_aes_cbc_key: TROVE_KEY });
+    expect(serving.logs.find((l) => l.event === 'prepare.failed'), serving.stderr).to.equal(undefined);
+    await plane!.waitForReport(heartbeat('healthy'), 30_000, 'healthy heartbeat');
+    expect(serving.logs.some((l) => typeof l.step === 'string' && l.step.includes('decrypted with trove_backup_aes_cbc_key (PBKDF2-HMAC-SHA512 with 10000 iterations)'))).to.equal(true);
+    expect(serving.stderr).not.to.include(TROVE_KEY);
+    await expectRestored(target, pbkdf2);
+    expect(await restoreLeftovers(target)).to.deep.equal([]);
+  });
+
+  it('fails prepare of a Trove-encrypted archive with a wrong passphrase before touching the node, reporting why', async () => {
+    const archive = await pbkdf2Archive();
+    // The node is started by prepareFrom before the request: its state then is what must survive.
+    let before: Map<string, string> | undefined;
+    const { target, serving, outcome, heartbeat } = await prepareFrom(archive, 'foreign-enc-wrong', 61, { trove_backup_aes_cbc_key: 'default_aes_cbc_key' }, async (node) => {
+      before = await digestTree(node.dataDirs[0]!);
+    });
+    expect(outcome.event, serving.stderr).to.equal('prepare.failed');
+    expect(outcome.reason).to.match(
+      new RegExp(`backup ${archive.id}: ${archive.objectKey.replace(/\./g, '\\.')}: trove_backup_aes_cbc_key does not decrypt it \\(tried .*\\): the passphrase is wrong`),
+    );
+    await plane!.waitForReport(heartbeat('failed to spawn'), 30_000, 'failed to spawn heartbeat');
+    expect(await digestTree(target.dataDirs[0]!), 'node untouched').to.deep.equal(before);
+    expect(await restoreLeftovers(target)).to.deep.equal([]);
+    expect(await target.sim!.isRunning(), 'node still running').to.equal(true);
   });
 });

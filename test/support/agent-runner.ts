@@ -18,6 +18,12 @@ export async function runAgent(args: string[], env: NodeJS.ProcessEnv = {}): Pro
     timeout: 300_000,
   });
   let json: Record<string, unknown> | undefined;
-  if (args.includes('--json')) json = JSON.parse(result.stdout) as Record<string, unknown>;
+  if (args.includes('--json')) {
+    try {
+      json = JSON.parse(result.stdout) as Record<string, unknown>;
+    } catch {
+      throw new Error(`guest-agent ${args[0]} --json printed no JSON (exit ${result.exitCode}); stdout: ${result.stdout.slice(0, 500)}; stderr: ${result.stderr.slice(-2000)}`);
+    }
+  }
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr, json };
 }
