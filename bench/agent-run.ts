@@ -25,9 +25,15 @@ const PHASES = {
   restore: { from: /^guest-agent: downloading and extracting /, to: /^guest-agent: stopping Cassandra/ },
 };
 
-export async function runAgent(action: 'backup' | 'restore', configFile: string, backupId: string, options: RunOptions): Promise<AgentRun> {
-  const args = [guestAgentBin(), action, '--config', configFile, '--backup-id', backupId];
-  const measured = await measureTree([process.execPath, ...args], options);
+export interface AgentBuild {
+  /** guest-agent.js to run; default this repository's build. */
+  bin?: string;
+  nodeFlags?: string[];
+}
+
+export async function runAgent(action: 'backup' | 'restore', configFile: string, backupId: string, options: RunOptions, build: AgentBuild = {}): Promise<AgentRun> {
+  const args = [build.bin ?? guestAgentBin(), action, '--config', configFile, '--backup-id', backupId];
+  const measured = await measureTree([process.execPath, ...(build.nodeFlags ?? []), ...args], options);
   if (measured.exitCode !== 0) {
     const tail = measured.stderrLines.slice(-4).map((l) => l.line).join(' / ');
     throw new Error(`guest-agent ${action} ${backupId} failed (exit ${measured.exitCode}): ${tail}`);
@@ -38,7 +44,7 @@ export async function runAgent(action: 'backup' | 'restore', configFile: string,
   const toolName = TOOL_COMMANDS.find((c) => measured.children[c]);
   const tool = toolName ? measured.children[toolName]! : undefined;
   return {
-    command: ['guest-agent', ...args.slice(1)].join(' '),
+    command: [...(build.nodeFlags?.length ? ['node', ...build.nodeFlags, args[0]!] : [build.bin ?? 'guest-agent']), ...args.slice(1)].join(' '),
     measured,
     transferSeconds,
     ...(tool && toolName ? { tool: { command: toolName, peakRssBytes: tool.peakRssBytes, cpuSeconds: tool.cpuSeconds } } : {}),

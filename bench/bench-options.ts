@@ -28,6 +28,10 @@ export interface BenchOptions {
   keepObjectStore: boolean;
   /** Results file; default bench/results/<date>-<host>[-<size>].json. */
   output?: string;
+  /** Another build of the agent to measure (A/B of a product change); default this repository's dist/src/cli/guest-agent.js. */
+  agent?: string;
+  /** Flags for the agent's node (e.g. --max-semi-space-size=2). */
+  nodeFlags: string[];
 }
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -55,6 +59,8 @@ Options:
   --skip-backup-list     no backup-list measurement (bench/backup-list.ts)
   --keep-object-store    leave a Swift this run started running
   --output FILE          where to write the JSON results
+  --agent FILE           measure another build's guest-agent.js (A/B of a change)
+  --node-flags FLAGS     flags for the agent's node, e.g. '--max-semi-space-size=2'
   -h, --help             show this help
 `;
 
@@ -102,6 +108,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
         'skip-backup-list': { type: 'boolean', default: false },
         'keep-object-store': { type: 'boolean', default: false },
         output: { type: 'string' },
+        agent: { type: 'string' },
+        'node-flags': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -128,5 +136,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
     quick,
     keepObjectStore: values['keep-object-store'] === true,
     ...(values.output ? { output: values.output } : {}),
+    ...(values.agent ? { agent: values.agent } : {}),
+    nodeFlags: (values['node-flags'] ?? '').split(/\s+/).filter(Boolean),
   };
 }

@@ -157,7 +157,9 @@ export async function earlierRuns(resultsDir: string, host: string, except: stri
     if (!name.endsWith('.json') || path.join(resultsDir, name) === except) continue;
     try {
       const parsed = JSON.parse(await readFile(path.join(resultsDir, name), 'utf8')) as BenchResults;
-      if (parsed.bench === 'backup-restore' && parsed.host === host && Array.isArray(parsed.rows)) found.push(parsed);
+      // Only this repository's own build, as it runs by default: an A/B run (--agent, --node-flags) is not comparable.
+      const custom = parsed.options?.agent !== undefined || (Array.isArray(parsed.options?.nodeFlags) && parsed.options.nodeFlags.length > 0);
+      if (parsed.bench === 'backup-restore' && parsed.host === host && Array.isArray(parsed.rows) && !custom) found.push(parsed);
     } catch {
       // Not one of ours.
     }

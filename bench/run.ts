@@ -238,10 +238,11 @@ async function measureVariant(run: RunContext, variant: Variant, compression: Co
   await writeAgentConfig(configB, b.sim!, stores, extra);
 
   say(`${variant.label}, ${compression}: guest-agent backup ...`);
-  const backup = await runAgent('backup', configA, id, { signal });
+  const build = { ...(options.agent ? { bin: path.resolve(options.agent) } : {}), nodeFlags: options.nodeFlags };
+  const backup = await runAgent('backup', configA, id, { signal }, build);
   const record = await readCatalogRecord(configA, id);
   say(`${variant.label}, ${compression}: guest-agent restore ...`);
-  const restore = await runAgent('restore', configB, id, { signal });
+  const restore = await runAgent('restore', configB, id, { signal }, build);
   const rawPerStored = record.raw_bytes / record.stored_bytes;
 
   if (variant.store === 'local') {
@@ -476,13 +477,15 @@ async function main(): Promise<number> {
     const host = os.hostname();
     const defaultRun = options.size === 2 * 1024 ** 3 && !options.quick;
     const resultsDir = path.join(repoRoot(), 'bench/results');
-    const file = options.output ?? path.join(resultsDir, `${date.toISOString().slice(0, 10)}-${host}${defaultRun ? '' : `-${formatBytes(options.size).replace(/\.0 | /g, '')}`}.json`);
+    const custom = options.agent !== undefined || options.nodeFlags.length > 0;
+    const sizeSuffix = defaultRun ? '' : `-${formatBytes(options.size).replace(/\.0 | /g, '')}`;
+    const file = options.output ?? path.join(resultsDir, `${date.toISOString().slice(0, 10)}-${host}${sizeSuffix}${custom ? '-custom-agent' : ''}.json`);
     const results: BenchResults = {
       bench: 'backup-restore',
       date: date.toISOString(),
       host,
       machine: { ...machineFacts(), load_average_start: loadStart, load_average_end: os.loadavg(), tools: clients.versions },
-      options: { ...options, segmentSizes: options.segmentSizes },
+      options: { ...options },
       data: {
         raw_bytes: data.bytes,
         files: data.files.length,
@@ -498,7 +501,7 @@ async function main(): Promise<number> {
       targets: [],
       seconds: 0,
     };
-    results.targets = targets(results, options, backupList, await earlierRuns(resultsDir, host, path.resolve(file)));
+    results.targets = targets(results, options, backupList, custom ? [] : await earlierRuns(resultsDir, host, path.resolve(file)));
     results.seconds = (Date.now() - started) / 1000;
     await writeResults(file, results);
 
@@ -513,6 +516,8 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     await stopAllSimNodes().catch((err: unknown) => say(`could not stop the simulated nodes: ${err instanceof Error ? err.message : String(err)}`));
+    // The shared store may have been stopped under this run: up again, so that nothing of this run stays in it.
+    if (containers.length > 0) await store?.recheck();
     for (const container of containers) await deleteContainer(container, clients.swift);
     await rm(base, { recursive: true, force: true });
     await store?.release();

@@ -142,6 +142,11 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
           body: body as RequestInit['body'],
           signal: init.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal,
           ...(streamed ? { duplex: 'half' } : {}),
+          // Without these, Node 20's fetch keeps a copy of a streamed body in
+          // case it must follow a redirect (undici #4058): a 2 GiB segment
+          // cost 2 GiB of memory. Swift never redirects what we ask of it.
+          redirect: 'error',
+          window: null,
         } as RequestInit);
       } catch (err) {
         throw new StorageError(`swift: ${what} failed: ${errorMessage(err)}`, { cause: err });

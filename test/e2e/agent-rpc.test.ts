@@ -166,11 +166,13 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
 
     it("runs create_backup with Trove's parent {location, checksum} as an incremental backup of the configured strategy", async function () {
       if (mode === 'encrypted') this.skip(); // the wire is the same as for a full backup: one mode is enough
-      const { node, instanceId } = await nodeWithAgent('incremental', { tables: TABLES, seed: 6 });
+      const { node, agent, instanceId } = await nodeWithAgent('incremental', { tables: TABLES, seed: 6 });
       const guest = plane.guest(instanceId, key, context);
       const fullId = randomUUID();
       await guest.createBackup(backupInfo(fullId, instanceId));
       const full = await plane.waitForReport((r) => r.method === 'update_backup' && r.args.backup_id === fullId && r.args.state === 'COMPLETED', 60_000, 'full COMPLETED');
+      // The job ends just after its COMPLETED report; a request before that is refused as busy.
+      await agent.waitForLog((l) => l.event === 'backup.completed' && l.backup_id === fullId, 30_000, 'end of the full backup');
       await node.sim!.write('shop', 'orders', 4_000);
 
       const id = randomUUID();
