@@ -24,7 +24,7 @@ import type { Compression } from '../src/catalog/backup-record.js';
 import { CONFIG_SCHEMA } from '../src/config/config-schema.js';
 import { formatBytes } from '../src/util/format-bytes.js';
 import { createNodeUnderTest, readCatalogRecord, writeAgentConfig, type AgentStores, type NodeUnderTest } from '../test/support/e2e-nodes.js';
-import { s3TestAccount, swiftTestAccount } from '../test/support/object-store-env.js';
+import { s3AgentSettings, swiftAgentSettings, swiftTestAccount } from '../test/support/object-store-env.js';
 import { repoRoot } from '../test/support/repo-paths.js';
 import { stopAllSimNodes } from '../test/support/sim-node/index.js';
 import { runAgent, type AgentRun } from './agent-run.js';
@@ -84,14 +84,7 @@ function variants(options: BenchOptions, prefix: string): Variant[] {
           label: `swift ${formatBytes(segmentSize).replace('.0 ', ' ')} seg.`,
           container,
           segmentSize,
-          config: {
-            storage_strategy: 'swift',
-            swift_auth_url: swiftTestAccount.authUrl,
-            swift_user: swiftTestAccount.user,
-            swift_key: swiftTestAccount.key,
-            backup_swift_container: container,
-            backup_segment_max_size: segmentSize,
-          },
+          config: swiftAgentSettings(container, segmentSize),
         });
       }
     }
@@ -101,17 +94,7 @@ function variants(options: BenchOptions, prefix: string): Variant[] {
         store,
         label: `s3 ${formatBytes(options.s3PartSize).replace('.0 ', ' ')}×${options.s3QueueSize}`,
         container: bucket,
-        config: {
-          storage_strategy: 's3',
-          s3_bucket: bucket,
-          s3_endpoint: s3TestAccount.endpoint,
-          s3_region: s3TestAccount.region,
-          s3_force_path_style: true,
-          s3_access_key: s3TestAccount.accessKeyId,
-          s3_secret_key: s3TestAccount.secretAccessKey,
-          s3_part_size: options.s3PartSize,
-          s3_queue_size: options.s3QueueSize,
-        },
+        config: s3AgentSettings(bucket, { partSize: options.s3PartSize, queueSize: options.s3QueueSize }),
       });
     }
   }

@@ -14,7 +14,7 @@ export const s3TestAccount = {
 };
 
 /** Agent configuration keys for the test Swift: one container, segments of `segmentSize`. */
-export function swiftAgentSettings(container: string, segmentSize = '256KiB'): Record<string, unknown> {
+export function swiftAgentSettings(container: string, segmentSize: string | number = '256KiB'): Record<string, unknown> {
   return {
     storage_strategy: 'swift',
     swift_auth_url: swiftTestAccount.authUrl,
@@ -26,7 +26,7 @@ export function swiftAgentSettings(container: string, segmentSize = '256KiB'): R
 }
 
 /** Agent configuration keys for the test S3 (s3api): one bucket, an optional key prefix. */
-export function s3AgentSettings(bucket: string, extra: { prefix?: string; partSize?: string; queueSize?: number } = {}): Record<string, unknown> {
+export function s3AgentSettings(bucket: string, extra: { prefix?: string; partSize?: string | number; queueSize?: number } = {}): Record<string, unknown> {
   return {
     storage_strategy: 's3',
     s3_bucket: bucket,
