@@ -313,18 +313,28 @@ export class GuestEndpoint {
    * overtake prepare's own and say `healthy` after it.
    */
   heartbeat(): Promise<void> {
+    return this.#sendHeartbeat(() => this.serviceStatus());
+  }
+
+  /**
+   * A heartbeat for a change of prepare's status, with the status as it is
+   * now: a prepare that fails at once still reports `building` before
+   * `failed to spawn`, so the control plane sees every step it went through.
+   */
+  #heartbeatNow(): Promise<void> {
+    const status = this.#prepareStatus;
+    return this.#sendHeartbeat(status ? async () => status : () => this.serviceStatus());
+  }
+
+  #sendHeartbeat(status: () => Promise<ServiceStatus>): Promise<void> {
     this.#heartbeats = this.#heartbeats.then(async () => {
       try {
-        await this.options.reporter.heartbeat(await this.serviceStatus());
+        await this.options.reporter.heartbeat(await status());
       } catch (err) {
         this.options.log.warn('heartbeat.failed', { reason: errorMessage(err) });
       }
     });
     return this.#heartbeats;
-  }
-
-  #heartbeatNow(): Promise<void> {
-    return this.heartbeat();
   }
 }
 

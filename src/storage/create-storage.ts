@@ -1,7 +1,8 @@
 import type { AgentConfig, ConfigKey } from '../config/config-schema.js';
 import { ConfigError } from '../errors.js';
 import { createLocalStorage } from './local-storage.js';
-import { createS3Storage } from './s3-storage.js';
+import { lazyStorage } from './lazy-storage.js';
+import { checkS3Options, type S3StorageOptions } from './s3-options.js';
 import type { SwiftAuthOptions } from './swift-auth.js';
 import { createSwiftStorage } from './swift-storage.js';
 import type { Storage } from './storage.js';
@@ -35,7 +36,7 @@ export function createStorage(config: AgentConfig, request: StorageRequest = {})
       });
     case 's3':
       requireKeys(config, ['s3_bucket']);
-      return createS3Storage({
+      return s3Storage({
         bucket: config.s3_bucket,
         region: config.s3_region,
         partSize: config.s3_part_size,
@@ -49,6 +50,12 @@ export function createStorage(config: AgentConfig, request: StorageRequest = {})
         ...(config.s3_storage_class ? { storageClass: config.s3_storage_class } : {}),
       });
   }
+}
+
+/** Checked now, built (with the AWS SDK) on first use. */
+function s3Storage(options: S3StorageOptions): Storage {
+  checkS3Options(options);
+  return lazyStorage('s3', async () => (await import('./s3-storage.js')).createS3Storage(options));
 }
 
 /** A request's token wins over the configured password, as in Trove 18. */

@@ -16,48 +16,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ObjectNotFoundError, StorageAuthError, StorageError, errorMessage } from '../errors.js';
+import { checkS3Options, type S3StorageOptions } from './s3-options.js';
 import type { ObjectInfo, ObjectMeta, PutResult, Storage } from './storage.js';
 
-const MIN_PART_SIZE = 5 * 1024 * 1024;
-
-export interface S3StorageOptions {
-  bucket: string;
-  /**
-   * The bucket's region. A wrong region is the classic cause of mysterious
-   * connection resets, 301 PermanentRedirect answers and signature errors on
-   * AWS: the request is signed for one region and sent to another.
-   */
-  region: string;
-  /**
-   * Base path ("profile") inside the bucket, so that several clusters can
-   * share one: keys are stored as `<prefix>/<key>`, listed and returned
-   * without it.
-   */
-  prefix?: string;
-  /** S3-compatible endpoint (Swift s3api, MinIO, Ceph); AWS when unset. */
-  endpoint?: string;
-  /** Required by most S3-compatible stores (bucket in the path, not the host name). */
-  forcePathStyle?: boolean;
-  /**
-   * Static keys. When both are unset the SDK's default credential chain is used
-   * (environment, shared config, web identity, ECS/EC2 instance roles).
-   */
-  accessKeyId?: string;
-  /** Never logged, never in an error. */
-  secretAccessKey?: string;
-  /** Passed through only when set (this project's test server answers 501 to it). */
-  serverSideEncryption?: 'AES256' | 'aws:kms';
-  /** With serverSideEncryption 'aws:kms': the key to use instead of the account default. */
-  sseKmsKeyId?: string;
-  /** e.g. STANDARD_IA, GLACIER_IR; passed through only when set. */
-  storageClass?: string;
-  /** Bytes per multipart part, at least 5 MiB. Memory ≈ 2 × queueSize × partSize. */
-  partSize: number;
-  /** Parts uploaded in parallel. */
-  queueSize: number;
-  /** Objects per listing page (S3 allows at most 1000). */
-  listingPageSize?: number;
-}
+export type { S3StorageOptions } from './s3-options.js';
 
 /** Error names S3 (and S3-compatible stores) use when they refuse the caller's credentials. */
 const AUTH_ERRORS = new Set([
@@ -84,23 +46,7 @@ const AUTH_ERRORS = new Set([
  * its parts with valid credentials.
  */
 export function createS3Storage(options: S3StorageOptions): Storage {
-  for (const name of ['bucket', 'region'] as const) {
-    if (!options[name]) throw new StorageError(`s3 storage: option '${name}' is required`);
-  }
-  for (const name of ['partSize', 'queueSize'] as const) {
-    if (!Number.isInteger(options[name]) || options[name] <= 0) {
-      throw new StorageError(`s3 storage: option '${name}' is required and must be a positive integer`);
-    }
-  }
-  if (options.partSize < MIN_PART_SIZE) {
-    throw new StorageError(`s3 storage: option 'partSize' must be at least ${MIN_PART_SIZE} bytes (5 MiB), got ${options.partSize}`);
-  }
-  if (Boolean(options.accessKeyId) !== Boolean(options.secretAccessKey)) {
-    throw new StorageError(`s3 storage: option '${options.accessKeyId ? 'secretAccessKey' : 'accessKeyId'}' is required when the other key is set`);
-  }
-  if (options.sseKmsKeyId && options.serverSideEncryption !== 'aws:kms') {
-    throw new StorageError("s3 storage: option 'sseKmsKeyId' needs serverSideEncryption 'aws:kms'");
-  }
+  checkS3Options(options);
   const pageSize = options.listingPageSize ?? 1000;
   const bucket = options.bucket;
   const base = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');

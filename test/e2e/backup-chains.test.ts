@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { runAgent } from '../support/agent-runner.js';
 import { createNodeUnderTest, readCatalogRecord, restoreLeftovers, writeAgentConfig, type NodeUnderTest } from '../support/e2e-nodes.js';
-import { s3AgentSettings, swiftAgentSettings, swiftTestAccount } from '../support/object-store-env.js';
+import { swiftAgentSettings, swiftTestAccount } from '../support/object-store-env.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 import { digestTree } from '../support/tree-digest.js';
@@ -77,16 +77,16 @@ interface StoreCase {
 const deleteContainer = (bucket: string) =>
   execFileAsync('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', bucket]).catch(() => undefined);
 
+/**
+ * A chain reaches its store only through the Storage interface, which the
+ * contract suite checks on every backend (S3 included): one local and one
+ * remote, segmented store are enough here, and keep this suite short.
+ */
 const STORES: StoreCase[] = [
   { name: 'local storage', settings: () => ({}), cleanUp: async () => undefined },
   {
     name: 'Swift',
     settings: (container) => swiftAgentSettings(container),
-    cleanUp: deleteContainer,
-  },
-  {
-    name: 'S3 (s3api)',
-    settings: (bucket) => s3AgentSettings(bucket),
     cleanUp: deleteContainer,
   },
 ];
@@ -158,7 +158,9 @@ describe('backup chains: incremental and differential backups, end to end', func
     });
   }
 
-  for (const store of STORES.slice(0, 2)) {
+  {
+    // Its own part is on the node (Cassandra's backups/ directories): local storage is enough.
+    const store = STORES[0]!;
     it(`incremental (Cassandra's backups/) on ${store.name}: full → incremental → incremental; the restore holds the full backup plus every later SSTable`, async () => {
       const bucket = `chain-incr-${store.name.split(' ')[0]!.toLowerCase()}-${process.pid}`;
       try {
