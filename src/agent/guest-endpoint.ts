@@ -35,7 +35,6 @@ interface RunningJob {
   kind: 'backup' | 'restore';
   id: string;
   abort: AbortController;
-  done: Promise<void>;
 }
 
 /**
@@ -45,6 +44,8 @@ interface RunningJob {
  */
 export class GuestEndpoint {
   #job: RunningJob | undefined;
+  /** Every job not yet ended, including one that has freed the slot and is sending its final reports. */
+  readonly #unfinished = new Set<Promise<void>>();
   /** A status that overrides the node's own while prepare runs or after it failed. */
   #prepareStatus: ServiceStatus | undefined;
   #heartbeats: Promise<void> = Promise.resolve();
@@ -88,13 +89,14 @@ export class GuestEndpoint {
     }
   }
 
-  /** SIGTERM: abort the running job (it cleans up and reports) and wait for it. */
+  /** SIGTERM: abort the running job (it cleans up and reports) and wait for it, and for final reports still on their way. */
   async shutdown(reason: string): Promise<void> {
     const job = this.#job;
-    if (!job) return;
-    this.options.log.warn('job.aborting', { kind: job.kind, id: job.id, reason });
-    job.abort.abort(new AgentError(reason));
-    await job.done;
+    if (job) {
+      this.options.log.warn('job.aborting', { kind: job.kind, id: job.id, reason });
+      job.abort.abort(new AgentError(reason));
+    }
+    await Promise.all(this.#unfinished);
   }
 
   /** The same fields as Trove's guest (trove.guestagent.dbaas.get_filesystem_volume_stats), for the data directory. */
@@ -133,7 +135,7 @@ export class GuestEndpoint {
       void this.#reportBackupFailed(order.id, order.type, request.context, this.#busyReason(`backup ${order.id}`));
       return;
     }
-    this.#run('backup', order.id, async (signal) => {
+    this.#run('backup', order.id, async (signal, release) => {
       const ctx = this.#jobContext({ swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
       // A parent selects the incremental strategy, as Trove's backup_incremental_strategy does.
       const strategyName = order.parent ? config.backup_incremental_strategy : config.backup_strategy;
@@ -152,10 +154,12 @@ export class GuestEndpoint {
           }),
         );
       } catch (err) {
+        release();
         // An abort surfaces as a bare AbortError from deep in a stream: report why it was aborted.
         await this.#reportBackupFailed(order.id, order.type, request.context, errorMessage(signal.aborted ? signal.reason : err));
         return;
       }
+      release();
       if (record.full_reason) log.warn('backup.full_instead_of_incremental', { backup_id: order.id, reason: record.full_reason });
       await reporter.updateBackup(
         order.id,
@@ -187,7 +191,7 @@ export class GuestEndpoint {
     this.#prepareStatus = 'building';
     void this.#heartbeatNow();
     const backup = order.backup;
-    this.#run('restore', backup?.id ?? 'prepare', async (signal) => {
+    this.#run('restore', backup?.id ?? 'prepare', async (signal, release) => {
       try {
         if (order.configContents !== null) {
           await applyConfigContents(this.options.config.cassandra_yaml, order.configContents);
@@ -203,12 +207,14 @@ export class GuestEndpoint {
           await this.#node.service.startAndWaitHealthy();
         }
         this.#prepareStatus = undefined;
+        release();
         log.info('prepare.completed', { backup_id: backup?.id });
         await this.#heartbeatNow();
         await this.#notifyEnd(request.context);
       } catch (err) {
         const reason = errorMessage(signal.aborted ? signal.reason : err);
         this.#prepareStatus = 'failed to spawn';
+        release();
         log.error('prepare.failed', { backup_id: backup?.id, reason });
         await this.#heartbeatNow();
         await this.#notifyFailure(request.context, reason);
@@ -261,14 +267,26 @@ export class GuestEndpoint {
     return `${what} refused: ${job.kind} ${job.id} is running on this instance and jobs never run side by side; try again when it has finished`;
   }
 
-  #run(kind: RunningJob['kind'], id: string, work: (signal: AbortSignal) => Promise<void>): void {
+  /**
+   * Runs a job in the slot. `work` calls `release` once the node is free and
+   * only its final reports remain: the control plane may send the next
+   * request as soon as it reads COMPLETED or FAILED, and must not find the
+   * agent still busy with a job that has ended in all but its reports.
+   */
+  #run(kind: RunningJob['kind'], id: string, work: (signal: AbortSignal, release: () => void) => Promise<void>): void {
     const abort = new AbortController();
-    const done = work(abort.signal)
+    const job: RunningJob = { kind, id, abort };
+    const release = (): void => {
+      if (this.#job === job) this.#job = undefined;
+    };
+    this.#job = job;
+    const done = work(abort.signal, release)
       .catch((err: unknown) => this.options.log.error('job.crashed', { kind, id, reason: errorMessage(err) }))
       .finally(() => {
-        if (this.#job?.done === done) this.#job = undefined;
+        release();
+        this.#unfinished.delete(done);
       });
-    this.#job = { kind, id, abort, done };
+    this.#unfinished.add(done);
   }
 
   async #reportBackupFailed(id: string, type: 'full' | 'incremental', context: JsonObject, reason: string): Promise<void> {

