@@ -27,11 +27,11 @@ export const strategy: Strategy = {
   description: 'incremental backup of a nodetool snapshot that stores each SSTable once (files compared by name, size and CRC-32 with the parent chain)',
 
   async backup(ctx, request) {
-    await checkBackupCanStart(ctx, request.id);
+    const format = await checkBackupCanStart(ctx, request.id);
     const choice = await chooseParent(ctx, request, (parent) => (parent.files ? undefined : 'has no file manifest (taken by an older version of the agent), so nothing can be compared with it'));
     if (!choice.parent) {
       if (choice.fullReason) ctx.progress.step(`taking a full backup instead of an incremental one: ${choice.fullReason}`);
-      return fullSnapshotBackup(ctx, request, this.name, choice.fullReason);
+      return fullSnapshotBackup(ctx, request, this.name, format, choice.fullReason);
     }
     const parent = choice.parent;
     const started = new Date().toISOString();
@@ -40,7 +40,7 @@ export const strategy: Strategy = {
       const tables = await describeTables(files);
       const facts = await pendingFacts;
       ctx.progress.step(`streaming ${changed.length} new or changed files to ${ctx.storage.name} storage (${reused.length} already stored in the chain of ${parent.id})`);
-      const upload = await uploadArchive(ctx, { backupId: request.id, files: changed, meta: objectMeta(request.id, facts.cassandraVersion, parent) });
+      const upload = await uploadArchive(ctx, { backupId: request.id, files: changed, meta: objectMeta(request.id, facts.cassandraVersion, parent), format });
       const record = buildRecord(ctx, { target: request, strategy: this.name, started, upload, facts, tables, parent, files: [...reused, ...upload.files] });
       return commitRecord(ctx, record);
     });

@@ -26,7 +26,7 @@ export const strategy: Strategy = {
   description: "incremental backup of the SSTables Cassandra hard-links into backups/ since the parent (needs incremental_backups: true)",
 
   async backup(ctx, request) {
-    await checkBackupCanStart(ctx, request.id);
+    const format = await checkBackupCanStart(ctx, request.id);
     const running = await ctx.node.nodetool.incrementalBackupsRunning();
     const choice = await chooseParent(ctx, request, (_parent, chain) => {
       const other = chain.find((m) => m.strategy !== this.name || !m.files);
@@ -40,7 +40,7 @@ export const strategy: Strategy = {
       // Listed before the snapshot: every one is either live (and in the
       // snapshot) or already compacted into a live SSTable that is.
       const covered = (await findIncrementalFiles(ctx.node.settings.dataFileDirectories, selection)).files;
-      const record = await fullSnapshotBackup(ctx, request, this.name, choice.fullReason);
+      const record = await fullSnapshotBackup(ctx, request, this.name, format, choice.fullReason);
       await removeStored(ctx, covered, await identities(covered));
       return record;
     }
@@ -55,7 +55,7 @@ export const strategy: Strategy = {
     const facts = await nodeFacts(ctx);
     const tables = await describeTables(files);
     ctx.progress.step(`streaming ${files.length} files flushed since backup ${parent.id} to ${ctx.storage.name} storage`);
-    const upload = await uploadArchive(ctx, { backupId: request.id, files, meta: objectMeta(request.id, facts.cassandraVersion, parent) });
+    const upload = await uploadArchive(ctx, { backupId: request.id, files, meta: objectMeta(request.id, facts.cassandraVersion, parent), format });
     const record = await commitRecord(ctx, buildRecord(ctx, { target: request, strategy: this.name, started, upload, facts, tables, parent }));
     await removeStored(ctx, files, before);
     return record;

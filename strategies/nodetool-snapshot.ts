@@ -12,8 +12,8 @@ export const strategy: Strategy = {
   description: 'full backup of a nodetool snapshot (every SSTable component, manifest.json and schema.cql)',
 
   async backup(ctx, request) {
-    await checkBackupCanStart(ctx, request.id);
-    return fullSnapshotBackup(ctx, request, this.name);
+    const format = await checkBackupCanStart(ctx, request.id);
+    return fullSnapshotBackup(ctx, request, this.name, format);
   },
 
   restore: (ctx, backupId, options) => restoreArchive(ctx, backupId, options),

@@ -75,6 +75,8 @@ export interface BackupRecord {
   files?: ManifestFile[];
   /** Why a full backup was taken when an incremental one was asked for. */
   full_reason?: string;
+  /** With state DELETE_FAILED: why the delete failed, for whoever reads the store next. */
+  delete_failed_reason?: string;
   data_directory_count: number;
   cassandra_version: string;
   cluster_name: string;

@@ -588,7 +588,7 @@ export class DbaasControlPlane {
     await this.state.put({ ...base, state: 'DELETE_FAILED', reason, updated: now });
     let marked = '';
     try {
-      await this.catalog.put({ ...record, state: 'DELETE_FAILED', updated: now });
+      await this.catalog.put({ ...record, state: 'DELETE_FAILED', delete_failed_reason: reason, updated: now });
     } catch (markErr) {
       marked = ` (its catalog record could not be marked DELETE_FAILED either: ${errorMessage(markErr)})`;
     }

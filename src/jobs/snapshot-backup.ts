@@ -4,7 +4,7 @@ import { findSnapshotFiles, type SnapshotFile } from '../cassandra/data-layout.j
 import { parseRingTokens } from '../cassandra/nodetool.js';
 import { BackupExistsError, NodetoolError, errorMessage } from '../errors.js';
 import type { JobContext } from './job-context.js';
-import { writeFormat } from '../archive/archive-format.js';
+import { writeFormat, type WriteFormat } from '../archive/archive-format.js';
 import { uploadArchive, type UploadResult } from './upload-archive.js';
 
 /** What every backup is asked for, whatever its strategy. */
@@ -27,10 +27,10 @@ export interface NodeFacts {
  * write an archive (an encryption key that is missing or unsafe fails here,
  * not after the snapshot), and the id is neither a backup nor a snapshot on
  * this node (an existing snapshot with this tag is somebody's backup and is
- * never cleared).
+ * never cleared). Returns the archive format (and key) to write with.
  */
-export async function checkBackupCanStart(ctx: JobContext, id: string): Promise<void> {
-  await writeFormat(ctx.config);
+export async function checkBackupCanStart(ctx: JobContext, id: string): Promise<WriteFormat> {
+  const format = await writeFormat(ctx.config);
   if (await ctx.catalog.get(id)) {
     throw new BackupExistsError(`backup ${id} already exists in the catalog; choose another --backup-id`);
   }
@@ -38,6 +38,7 @@ export async function checkBackupCanStart(ctx: JobContext, id: string): Promise<
   if (existing.files.length > 0) {
     throw new BackupExistsError(`a snapshot named ${id} already exists on this node (${existing.files.length} files); choose another --backup-id, or remove it with 'nodetool clearsnapshot -t ${id}' if it is not needed`);
   }
+  return format;
 }
 
 /**
@@ -161,13 +162,13 @@ export function objectMeta(id: string, cassandraVersion: string, parent: BackupR
  * Every file of a fresh snapshot as one object, and its record. Also the
  * first link of the incremental strategies' chains.
  */
-export async function fullSnapshotBackup(ctx: JobContext, target: BackupTarget, strategyName: string, fullReason?: string): Promise<BackupRecord> {
+export async function fullSnapshotBackup(ctx: JobContext, target: BackupTarget, strategyName: string, format: WriteFormat, fullReason?: string): Promise<BackupRecord> {
   const started = new Date().toISOString();
   return withSnapshot(ctx, target, async (files, pendingFacts) => {
     const tables = await describeTables(files);
     const facts = await pendingFacts;
     ctx.progress.step(`streaming ${files.length} files to ${ctx.storage.name} storage`);
-    const upload = await uploadArchive(ctx, { backupId: target.id, files, meta: objectMeta(target.id, facts.cassandraVersion, undefined) });
+    const upload = await uploadArchive(ctx, { backupId: target.id, files, meta: objectMeta(target.id, facts.cassandraVersion, undefined), format });
     const record = buildRecord(ctx, { target, strategy: strategyName, started, upload, facts, tables, parent: undefined, ...(fullReason ? { fullReason } : {}) });
     return commitRecord(ctx, record);
   });

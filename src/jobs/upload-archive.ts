@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream';
-import { writeFormat } from '../archive/archive-format.js';
+import type { WriteFormat } from '../archive/archive-format.js';
 import { createThrottle } from '../archive/throttle.js';
 import { DigestStream } from '../archive/digest-stream.js';
 import { packFiles, type PackEntry } from '../archive/tar-pack.js';
@@ -12,6 +12,8 @@ export interface UploadRequest {
   backupId: string;
   files: (PackEntry & { size: number })[];
   meta: ObjectMeta;
+  /** From checkBackupCanStart: the format (and key) checked before the snapshot is the one used. */
+  format: WriteFormat;
 }
 
 export interface UploadResult {
@@ -35,7 +37,7 @@ export interface UploadResult {
  * bytes. Never overwrites an existing object.
  */
 export async function uploadArchive(ctx: JobContext, request: UploadRequest): Promise<UploadResult> {
-  const format = await writeFormat(ctx.config);
+  const { format } = request;
   const objectKey = `${request.backupId}${format.suffix}`;
   if (await ctx.storage.head(objectKey)) {
     throw new BackupExistsError(`backup ${request.backupId}: object ${objectKey} already exists in ${ctx.storage.name} storage; choose another backup id`);

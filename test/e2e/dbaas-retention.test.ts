@@ -188,7 +188,9 @@ describe('dbaas backup-delete and backup-purge (retention)', function () {
     expect(failed.stderr).to.contain(`backup ${doomed.id}: could not delete the catalog record`).and.contain('HTTP 503');
     expect(failed.stderr).to.contain(`it is now DELETE_FAILED: run 'dbaas backup-delete ${doomed.id}' again to retry`);
     expect(await leftInStore(doomed.id)).to.deep.equal(['record', 'index entry']);
-    expect((await catalog.get(doomed.id))?.state).to.equal('DELETE_FAILED');
+    const marked = await catalog.get(doomed.id);
+    expect(marked?.state).to.equal('DELETE_FAILED');
+    expect(marked?.delete_failed_reason, 'the record says why, for whoever reads the store next').to.match(/could not delete the catalog record/);
 
     const view = (await listJson()).find((v) => v.id === doomed.id);
     expect(view).to.include({ state: 'DELETE_FAILED', in_catalog: true, in_state: true });

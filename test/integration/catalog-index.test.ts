@@ -1,21 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
-import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { INDEX_PREFIX, indexPrefixOf, parseIndexKey } from '../../src/catalog/catalog-index.js';
 import { summaryOf, type BackupSummary, type IndexedCatalog } from '../../src/catalog/catalog.js';
 import { createStorageCatalog } from '../../src/catalog/storage-catalog.js';
-import { createLocalStorage } from '../../src/storage/local-storage.js';
-import { createS3Storage } from '../../src/storage/s3-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
-import { createSwiftStorage } from '../../src/storage/swift-storage.js';
-import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
-import { makeTempDir, removeDir } from '../support/temp-dir.js';
-
-const run = promisify(execFile);
+import { testStores } from '../support/test-stores.js';
 
 /** A record as the agent writes one, small. */
 function sampleRecord(id: string, extra: Partial<BackupRecord> = {}): BackupRecord {
@@ -48,53 +39,7 @@ function sampleRecord(id: string, extra: Partial<BackupRecord> = {}): BackupReco
   };
 }
 
-interface Backend {
-  name: string;
-  /** A store in a fresh namespace (directory, container or bucket), the same one each time. */
-  open(options?: { listingPageSize?: number }): Promise<Storage>;
-  cleanUp(): Promise<void>;
-}
-
-const backends: Backend[] = [
-  (() => {
-    let dir: string | undefined;
-    return {
-      name: 'local',
-      async open() {
-        dir ??= await makeTempDir('catalog-index');
-        return createLocalStorage({ path: dir });
-      },
-      cleanUp: () => removeDir(dir),
-    };
-  })(),
-  (() => {
-    const container = `catalog-index-${randomBytes(4).toString('hex')}`;
-    return {
-      name: 'swift',
-      open: async (options = {}) => createSwiftStorage({ ...swiftTestAccount, container, segmentSize: 1024 * 1024, ...options }),
-      async cleanUp() {
-        await run('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', container]).catch(() => undefined);
-      },
-    };
-  })(),
-  (() => {
-    const bucket = `catalog-index-${randomBytes(4).toString('hex')}`;
-    const options = { ...s3TestAccount, bucket, forcePathStyle: true, partSize: 5 * 1024 * 1024, queueSize: 2 };
-    return {
-      name: 's3',
-      open: async (extra = {}) => createS3Storage({ ...options, ...extra }),
-      async cleanUp() {
-        const storage = createS3Storage(options);
-        const keys: string[] = [];
-        for await (const info of storage.list('')) keys.push(info.key);
-        for (const key of keys) await storage.delete(key);
-        const client = new S3Client({ endpoint: s3TestAccount.endpoint, region: s3TestAccount.region, forcePathStyle: true, credentials: s3TestAccount });
-        await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
-        client.destroy();
-      },
-    };
-  })(),
-];
+const backends = testStores('catalog-index', 1024 * 1024);
 
 /** The storage with its GETs counted: a listing from the index makes none. */
 function counting(storage: Storage): { storage: Storage; gets: () => number } {

@@ -6,22 +6,20 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import {
   CreateMultipartUploadCommand,
-  DeleteBucketCommand,
   DeleteObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   PutObjectCommand,
-  S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { expect } from 'chai';
 import { ObjectNotFoundError, StorageAuthError } from '../../src/errors.js';
-import { createLocalStorage } from '../../src/storage/local-storage.js';
-import { createS3Storage, type S3StorageOptions } from '../../src/storage/s3-storage.js';
+import { createS3Storage } from '../../src/storage/s3-storage.js';
 import type { ObjectInfo, Storage } from '../../src/storage/storage.js';
 import { createSwiftStorage } from '../../src/storage/swift-storage.js';
 import { s3TestAccount, swiftTestAccount } from '../support/object-store-env.js';
 import { repoRoot } from '../support/repo-paths.js';
+import { removeS3Bucket, s3TestClient, s3TestOptions, testStores, type TestStore } from '../support/test-stores.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 import { readAll, randomStream, sha256 } from '../support/random-data.js';
 
@@ -54,104 +52,37 @@ async function putWhileServerStops(storage: Storage, key: string, source: Readab
 const SEGMENT = 64 * 1024;
 const MiB = 1024 * 1024;
 
-/** Options of an S3 store on the test server in `bucket`. */
-const s3Options = (bucket: string, extra: Partial<S3StorageOptions> = {}): S3StorageOptions => ({
-  ...s3TestAccount,
-  bucket,
-  forcePathStyle: true,
-  partSize: 5 * MiB,
-  queueSize: 2,
-  ...extra,
+/**
+ * Where the server itself returns at most this many keys per listing request
+ * whatever the client asks (S3: 1,000), a store with more than that is listed
+ * with the backend's default page size. Elsewhere paging is covered with a
+ * small listingPageSize: filling one of Swift's 10,000-key default pages
+ * would take minutes.
+ */
+interface ServerPage {
+  size: number;
+  /** Writes many small objects (each holding its own key) and removes them with one request each, behind the backend's back. */
+  write(keys: readonly string[]): Promise<void>;
+  remove(keys: readonly string[]): Promise<void>;
+}
+
+const s3ServerPage = (bucket: string): ServerPage => ({
+  size: 1000,
+  async write(keys) {
+    const client = s3TestClient();
+    await forEachConcurrently(keys, 16, (key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key })));
+    client.destroy();
+  },
+  async remove(keys) {
+    const client = s3TestClient();
+    await forEachConcurrently(keys, 16, (key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+    client.destroy();
+  },
 });
 
-/** A plain SDK client on the test server, to look behind the backend. */
-const s3Client = () =>
-  new S3Client({
-    endpoint: s3TestAccount.endpoint,
-    region: s3TestAccount.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3TestAccount.accessKeyId, secretAccessKey: s3TestAccount.secretAccessKey },
-  });
-
-/** Deletes every object (and unfinished upload) in the bucket, then the bucket. */
-async function removeS3Bucket(bucket: string): Promise<void> {
-  const storage = createS3Storage(s3Options(bucket));
-  const keys: string[] = [];
-  for await (const info of storage.list('')) keys.push(info.key);
-  for (const key of keys) await storage.delete(key);
-  const client = s3Client();
-  await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
-  client.destroy();
-}
-
-interface Backend {
-  name: string;
-  /** A store in a fresh namespace (directory or container). */
-  open(options?: { listingPageSize?: number }): Promise<Storage>;
-  cleanUp(): Promise<void>;
-  /**
-   * Where the server itself returns at most this many keys per listing
-   * request whatever the client asks (S3: 1,000), a store with more than
-   * that is listed with the backend's default page size. Elsewhere paging is
-   * covered with a small listingPageSize: filling one of Swift's 10,000-key
-   * default pages would take minutes.
-   */
-  serverPage?: {
-    size: number;
-    /** Writes many small objects (each holding its own key) and removes them with one request each, behind the backend's back. */
-    write(keys: readonly string[]): Promise<void>;
-    remove(keys: readonly string[]): Promise<void>;
-  };
-}
-
-const backends: Backend[] = [
-  (() => {
-    let dir: string | undefined;
-    return {
-      name: 'local',
-      async open() {
-        dir ??= await makeTempDir('contract');
-        return createLocalStorage({ path: dir });
-      },
-      cleanUp: () => removeDir(dir),
-    };
-  })(),
-  (() => {
-    const container = `contract-${randomBytes(4).toString('hex')}`;
-    return {
-      name: 'swift',
-      async open(options = {}) {
-        return createSwiftStorage({ ...swiftTestAccount, container, segmentSize: SEGMENT, ...options });
-      },
-      async cleanUp() {
-        await run('swift', ['-A', swiftTestAccount.authUrl, '-U', swiftTestAccount.user, '-K', swiftTestAccount.key, 'delete', container]).catch(() => undefined);
-      },
-    };
-  })(),
-  (() => {
-    const bucket = `contract-s3-${randomBytes(4).toString('hex')}`;
-    return {
-      name: 's3',
-      async open(options = {}) {
-        return createS3Storage(s3Options(bucket, options));
-      },
-      cleanUp: () => removeS3Bucket(bucket),
-      serverPage: {
-        size: 1000,
-        async write(keys) {
-          const client = s3Client();
-          await forEachConcurrently(keys, 16, (key) => client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key })));
-          client.destroy();
-        },
-        async remove(keys) {
-          const client = s3Client();
-          await forEachConcurrently(keys, 16, (key) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
-          client.destroy();
-        },
-      },
-    };
-  })(),
-];
+const backends: (TestStore & { serverPage?: ServerPage })[] = testStores('contract', SEGMENT).map((store) =>
+  store.name === 's3' ? { ...store, serverPage: s3ServerPage(store.namespace!) } : store,
+);
 
 /** Runs `task` on every item, at most `limit` at a time. */
 async function forEachConcurrently<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
@@ -354,7 +285,7 @@ describe('s3 specifics', function () {
   });
 
   it('round-trips a stream of three multipart parts with the same SHA-256', async () => {
-    const storage = createS3Storage(s3Options(bucket));
+    const storage = createS3Storage(s3TestOptions(bucket));
     const size = 12 * MiB + 3;
     const { stream, digest } = randomStream(size);
     const put = await storage.put('big.tar.gz', stream, { datastore: 'cassandra' });
@@ -362,7 +293,7 @@ describe('s3 specifics', function () {
     const info = await storage.head('big.tar.gz');
     expect(info).to.deep.equal({ key: 'big.tar.gz', size, meta: { datastore: 'cassandra' } });
     // A multipart ETag ends in the number of parts: 5 MiB + 5 MiB + 2 MiB + 3 bytes.
-    const client = s3Client();
+    const client = s3TestClient();
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big.tar.gz' }));
     client.destroy();
     expect(head.ETag).to.match(/-3"?$/);
@@ -370,7 +301,7 @@ describe('s3 specifics', function () {
   });
 
   it('refuses a wrong secret with a clear authentication error that hides the secret', async () => {
-    const storage = createS3Storage(s3Options(bucket, { secretAccessKey: 'wrong-secret-key' }));
+    const storage = createS3Storage(s3TestOptions(bucket, { secretAccessKey: 'wrong-secret-key' }));
     for (const attempt of [() => storage.head('x'), () => storage.put('x.tar', Readable.from([Buffer.from('x')]), {})]) {
       try {
         await attempt();
@@ -387,7 +318,7 @@ describe('s3 specifics', function () {
   });
 
   it('writes objects that `aws s3 cp` reads back byte for byte', async () => {
-    const storage = createS3Storage(s3Options(bucket));
+    const storage = createS3Storage(s3TestOptions(bucket));
     const { stream, digest } = randomStream(6 * MiB + 11);
     await storage.put('cli/b-2.tar.gz', stream, {});
     tmp = await makeTempDir('s3-cli');
@@ -410,7 +341,7 @@ describe('s3 specifics', function () {
 
   /** Keys with an unfinished multipart upload in the bucket. */
   async function unfinishedUploads(): Promise<string[]> {
-    const client = s3Client();
+    const client = s3TestClient();
     const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     client.destroy();
     return (page.Uploads ?? []).map((upload) => upload.Key ?? '');
@@ -432,7 +363,7 @@ describe('s3 specifics', function () {
   }
 
   it('reports the source error and leaves no parts when the source fails after a whole part', async () => {
-    const storage = createS3Storage(s3Options(bucket, { queueSize: 1 }));
+    const storage = createS3Storage(s3TestOptions(bucket, { queueSize: 1 }));
     try {
       await storage.put('broken-mp.tar.gz', failingSource(12 * MiB, 'snapshot file vanished'), {});
       expect.fail('the upload succeeded');
@@ -444,7 +375,7 @@ describe('s3 specifics', function () {
   });
 
   it('stops an upload on abort and leaves no parts', async () => {
-    const storage = createS3Storage(s3Options(bucket, { queueSize: 1 }));
+    const storage = createS3Storage(s3TestOptions(bucket, { queueSize: 1 }));
     const controller = new AbortController();
     let sent = 0;
     const source = new Readable({
@@ -467,7 +398,7 @@ describe('s3 specifics', function () {
   });
 
   it('fails cleanly when the server stops mid-upload, says how to remove the parts left, and delete removes them', async () => {
-    const storage = createS3Storage(s3Options(bucket, { queueSize: 1 }));
+    const storage = createS3Storage(s3TestOptions(bucket, { queueSize: 1 }));
     let sent = 0;
     const source = new Readable({
       read() {
@@ -485,9 +416,9 @@ describe('s3 specifics', function () {
   });
 
   it('deletes the unfinished multipart uploads of a key', async () => {
-    const storage = createS3Storage(s3Options(bucket, { prefix: 'p' }));
+    const storage = createS3Storage(s3TestOptions(bucket, { prefix: 'p' }));
     await storage.put('left.tar.gz', Readable.from([Buffer.from('x')]), {});
-    const client = s3Client();
+    const client = s3TestClient();
     const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'p/left.tar.gz' }));
     await client.send(new UploadPartCommand({ Bucket: bucket, Key: 'p/left.tar.gz', UploadId, PartNumber: 1, Body: randomBytes(5 * MiB) }));
     client.destroy();
@@ -498,8 +429,8 @@ describe('s3 specifics', function () {
   });
 
   it('keeps the same key of two profiles apart', async () => {
-    const a = createS3Storage(s3Options(bucket, { prefix: 'cluster-a' }));
-    const b = createS3Storage(s3Options(bucket, { prefix: 'cluster-b' }));
+    const a = createS3Storage(s3TestOptions(bucket, { prefix: 'cluster-a' }));
+    const b = createS3Storage(s3TestOptions(bucket, { prefix: 'cluster-b' }));
     const putA = await a.put('b-1.tar.gz', Readable.from([Buffer.from('from cluster a')]), {});
     await b.put('b-1.tar.gz', Readable.from([Buffer.from('from cluster b, longer')]), {});
     expect(putA.location).to.equal(`s3://${bucket}/cluster-a/b-1.tar.gz`);

@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import type { BackupRecord, ManifestFile } from '../../src/catalog/backup-record.js';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { createStorageCatalog } from '../../src/catalog/storage-catalog.js';
+import { writeFormat } from '../../src/archive/archive-format.js';
 import { packFiles } from '../../src/archive/tar-pack.js';
 import { runBackupVerify } from '../../src/cli/dbaas-verify.js';
 import type { AgentConfig } from '../../src/config/config-schema.js';
@@ -83,7 +84,7 @@ async function storeBackup(store: Store, fixture: BackupFixture): Promise<Backup
   );
   // uploadArchive uses the context's configuration, storage and progress; never the node.
   const ctx = { config: store.config, storage: store.storage, catalog: store.catalog, progress: silentProgress, signal: new AbortController().signal } as Omit<JobContext, 'node'> as JobContext;
-  const upload = await uploadArchive(ctx, { backupId: fixture.id, files: entries, meta: { 'backup-id': fixture.id } });
+  const upload = await uploadArchive(ctx, { backupId: fixture.id, files: entries, meta: { 'backup-id': fixture.id }, format: await writeFormat(store.config) });
   const record = recordFixture(
     {
       id: fixture.id,
