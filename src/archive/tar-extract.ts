@@ -1,11 +1,11 @@
-import { createWriteStream } from 'node:fs';
-import { chown, lchown, mkdir } from 'node:fs/promises';
+import { chown, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { ArchiveError, errorMessage } from '../errors.js';
-import { CrcStream } from './file-crc.js';
+import { crcHex } from './file-crc.js';
 import { DATA_DIR_PAX_KEY } from './tar-pack.js';
 
 export interface ExtractOptions {
@@ -69,6 +69,14 @@ export function unsafeEntryReason(header: Pick<Header, 'name' | 'type'>): string
  * exclusively (a duplicate entry is an error, and nothing is followed), owned
  * as asked, and fsynced. The caller removes the targets if this rejects.
  */
+/**
+ * Files whose fsync may still run while the next ones are written. An fsync
+ * waits for the disk; done in line it stopped the whole stream (reading,
+ * hashing, parsing) once per file. Every one has finished, and none failed,
+ * before the extraction resolves.
+ */
+const MAX_PENDING_SYNCS = 4;
+
 export async function extractArchive(source: Readable, options: ExtractOptions): Promise<ExtractResult> {
   const extract = tarExtract();
   // The parser can fail (truncated input) while an entry is being written, or
@@ -94,6 +102,7 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
     }
   };
 
+  const pendingSyncs: Promise<void>[] = [];
   const consume = async (): Promise<void> => {
     for await (const entry of extract) {
       const header = entry.header;
@@ -114,16 +123,23 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
         continue;
       }
       await ensureDirectory(path.dirname(destination), root);
-      const crc32 = await writeFile(entry as unknown as Readable, destination, header, options.owner, extractFailed).catch((err: unknown) => {
+      const fsError = (err: unknown): never => {
         if (err instanceof ArchiveError) throw err;
         // File system errors name their system call; zlib and TAR parser errors do not.
         if (!(err as NodeJS.ErrnoException).syscall) throw asArchiveError(err);
         throw new ArchiveError(`cannot extract ${header.name}: ${describeFsError(err)}`, { cause: err });
-      });
+      };
+      const { crc32, synced } = await writeFile(entry as unknown as Readable, destination, header, options.owner, extractFailed).catch(fsError);
+      const checked = synced.catch(fsError);
+      // Awaited below, or abandoned when the extraction fails anyway: never an unhandled rejection.
+      checked.catch(() => undefined);
+      pendingSyncs.push(checked);
+      if (pendingSyncs.length > MAX_PENDING_SYNCS) await pendingSyncs.shift();
       result.files += 1;
       result.bytes += header.size ?? 0;
       options.onFile?.({ name: header.name, dir, size: header.size ?? 0, crc32 });
     }
+    await Promise.all(pendingSyncs);
   };
 
   const feeding = pipeline([source, ...(options.transforms ?? []), extract as unknown as NodeJS.WritableStream], { signal: options.signal });
@@ -139,20 +155,30 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
   return result;
 }
 
-/** Writes one entry and resolves to the CRC-32 of what was written. */
-async function writeFile(entry: Readable, destination: string, header: Header, owner: ExtractOptions['owner'], extractFailed: Promise<never>): Promise<string> {
-  // 'wx' is O_CREAT|O_EXCL: it never opens an existing file nor follows a
-  // link; `flush` fsyncs the file before it is closed.
-  const sink = createWriteStream(destination, { flags: 'wx', mode: (header.mode ?? 0o644) & 0o666, flush: true });
-  const crc = new CrcStream();
+/**
+ * Writes one entry; resolves to the CRC-32 of what was written once it is
+ * written, with `synced`, the file's fsync and close, still running.
+ */
+async function writeFile(entry: Readable, destination: string, header: Header, owner: ExtractOptions['owner'], extractFailed: Promise<never>): Promise<{ crc32: string; synced: Promise<void> }> {
+  // 'wx' is O_CREAT|O_EXCL: it never opens an existing file nor follows a link.
+  const file = await open(destination, 'wx', (header.mode ?? 0o644) & 0o666);
+  let crc = 0;
+  const copy = (async () => {
+    for await (const chunk of entry as AsyncIterable<Buffer>) {
+      crc = zlib.crc32(chunk, crc);
+      for (let offset = 0; offset < chunk.length; ) offset += (await file.write(chunk, offset)).bytesWritten;
+    }
+  })();
+  // When the parser fails first, the copy is abandoned (and fails on the closed file): not an unhandled rejection.
+  copy.catch(() => undefined);
   try {
-    await Promise.race([pipeline(entry, crc, sink), extractFailed]);
+    await Promise.race([copy, extractFailed]);
+    if (owner) await file.chown(owner.uid, owner.gid);
   } catch (err) {
-    sink.destroy();
+    await file.close().catch(() => undefined);
     throw err;
   }
-  if (owner) await lchown(destination, owner.uid, owner.gid);
-  return crc.crc32;
+  return { crc32: crcHex(crc), synced: file.sync().finally(() => file.close()) };
 }
 
 /** The source node's data directory an entry came from (its PAX index; 0 when absent). */
