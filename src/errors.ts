@@ -60,6 +60,9 @@ export class ObjectNotFoundError extends StorageError {}
 /** The store refused our credentials. */
 export class StorageAuthError extends StorageError {}
 
+/** The backup cannot be restored onto this node as it is (another Cassandra major version). */
+export class IncompatibleBackupError extends AgentError {}
+
 /** Another operation holds the node. */
 export class BusyError extends AgentError {}
 

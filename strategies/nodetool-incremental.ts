@@ -39,9 +39,18 @@ export const strategy: Strategy = {
       if (!running) ctx.progress.step(offMessage(ctx, 'warning: incremental backups built on this full backup will be refused'));
       // Listed before the snapshot: every one is either live (and in the
       // snapshot) or already compacted into a live SSTable that is.
-      const covered = (await findIncrementalFiles(ctx.node.settings.dataFileDirectories, selection)).files;
-      const record = await fullSnapshotBackup(ctx, request, this.name, format, choice.fullReason);
-      await removeStored(ctx, covered, await identities(covered));
+      const before = (await findIncrementalFiles(ctx.node.settings.dataFileDirectories, selection)).files;
+      const beforeIds = await identities(before);
+      // The snapshot's own flush links its new SSTables into backups/ too
+      // (cassandra-facts): the same inodes, already in this full backup.
+      const inSnapshot = new Set<string>();
+      const record = await fullSnapshotBackup(ctx, request, this.name, format, choice.fullReason, async (files) => {
+        for (const id of (await identities(files)).values()) inSnapshot.add(inodeKey(id));
+      });
+      const after = (await findIncrementalFiles(ctx.node.settings.dataFileDirectories, selection)).files;
+      const afterIds = await identities(after);
+      const flushedBySnapshot = after.filter((f) => !beforeIds.has(f.sourcePath) && inSnapshot.has(inodeKey(afterIds.get(f.sourcePath))));
+      await removeStored(ctx, [...before, ...flushedBySnapshot], new Map([...afterIds, ...beforeIds]));
       return record;
     }
     if (!running) throw new IncrementalBackupsOffError(offMessage(ctx, `cannot take incremental backup ${request.id}`));
@@ -84,6 +93,8 @@ async function flushSelection(ctx: JobContext, selection: TableSelection): Promi
 }
 
 type Identity = { dev: number; ino: number };
+
+const inodeKey = (id: Identity | undefined): string => (id ? `${id.dev}:${id.ino}` : '');
 
 async function identities(files: SnapshotFile[]): Promise<Map<string, Identity>> {
   const ids = new Map<string, Identity>();

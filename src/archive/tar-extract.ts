@@ -39,8 +39,14 @@ export interface ExtractResult {
   bytes: number;
 }
 
-/** What our archives hold: `<keyspace>/<table-dir>/<file>`. */
+/** What our archives hold: `<keyspace>/<table-dir>/<file>`, or `<keyspace>/<table-dir>/.<index>/<file>`. */
 const EXPECTED_DEPTH = 3;
+/**
+ * `.<index name>`: where Cassandra keeps a secondary index's SSTables, below
+ * the table directory and below each of its snapshots and `backups/`
+ * (index names are `\w+`).
+ */
+export const INDEX_DIR = /^\.\w+$/;
 
 /**
  * Why an entry must not be written, or undefined when it is safe: only plain
@@ -56,10 +62,12 @@ export function unsafeEntryReason(header: Pick<Header, 'name' | 'type'>): string
   const parts = name.replace(/\/+$/, '').split('/');
   if (parts.some((p) => p === '..')) return "its name climbs out of the data directory with '..'";
   if (parts.some((p) => p === '' || p === '.')) return 'its name has an empty or "." component';
-  if (header.type === 'file' && parts.length !== EXPECTED_DEPTH) {
-    return `it is not laid out as <keyspace>/<table-dir>/<file>`;
+  const inIndex = parts.length > EXPECTED_DEPTH - 1 && INDEX_DIR.test(parts[EXPECTED_DEPTH - 1]!);
+  const depth = inIndex ? EXPECTED_DEPTH + 1 : EXPECTED_DEPTH;
+  if (header.type === 'file' && parts.length !== depth) {
+    return `it is not laid out as <keyspace>/<table-dir>/<file> or <keyspace>/<table-dir>/.<index>/<file>`;
   }
-  if (header.type === 'directory' && parts.length > EXPECTED_DEPTH - 1) return 'it is a directory below a table directory';
+  if (header.type === 'directory' && parts.length > depth - 1) return 'it is a directory below a table directory';
   return undefined;
 }
 

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 export interface CommandResult {
   exitCode: number | undefined;
   timedOut: boolean;
-  /** Last lines of stderr (or stdout), for error messages. */
+  /** The lines of stderr (or stdout) that explain a failure, for error messages (explainingLines). */
   output: string;
   /** Why it could not run at all (e.g. not found). */
   spawnError?: string;
@@ -23,9 +23,33 @@ export async function runCommand(argv: string[], timeoutSeconds: number): Promis
     forceKillAfterDelay: 5000,
   });
   const text = `${result.stderr}`.trim() || `${result.stdout}`.trim();
-  // The lines that explain, not Java's stack frames.
-  const lines = text.split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l) && !l.startsWith('-- StackTrace --'));
-  const output = lines.slice(-2).join(' / ').slice(0, 400);
+  const output = explainingLines(text).join(' / ').slice(0, 600);
   const spawnError = result.exitCode === undefined && result.cause instanceof Error ? result.cause.message : undefined;
   return { exitCode: result.exitCode, timedOut: result.timedOut, output, ...(spawnError ? { spawnError } : {}) };
+}
+
+const ERROR_LINE = /^(ERROR|FATAL)\b|^error:|Exception\b|^Caused by:/;
+
+/**
+ * The lines of a command's output that say why it failed: from the last
+ * ERROR line (a log's, such as Cassandra's system.log quoted by a start
+ * script) the error and the exception after it, else the first error or
+ * exception line and what follows it, else the last two lines. Java's stack frames are dropped: they say where,
+ * not why. INFO lines logged after the error (Cassandra's shutdown) are not
+ * what an operator needs to read.
+ */
+export function explainingLines(text: string): string[] {
+  const lines = text.split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l) && !/^\s*\.\.\. \d+ more$/.test(l) && !l.startsWith('-- StackTrace --'));
+  let from = -1;
+  lines.forEach((line, at) => {
+    if (/^(ERROR|FATAL)\b/.test(line)) from = at;
+  });
+  if (from === -1) from = lines.findIndex((line) => ERROR_LINE.test(line));
+  if (from === -1) return lines.slice(-2);
+  const block = [lines[from]!];
+  for (const line of lines.slice(from + 1)) {
+    if (block.length === 3 || /^(INFO|WARN|DEBUG|TRACE|ERROR|FATAL)\b/.test(line)) break;
+    block.push(line);
+  }
+  return block;
 }

@@ -1,5 +1,6 @@
 import { readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
+import { INDEX_DIR } from '../archive/tar-extract.js';
 import type { PackEntry } from '../archive/tar-pack.js';
 
 /** `<table>-<32 lowercase hex table id>`, as Cassandra names table directories. */
@@ -30,7 +31,9 @@ async function directoryNames(dir: string): Promise<string[]> {
 /**
  * Every regular file of every `<data_dir>/<keyspace>/<table-dir>/snapshots/<tag>/`
  * in every data directory: all SSTable components, manifest.json and
- * schema.cql, whatever their names (Cassandra 5 adds other formats).
+ * schema.cql, whatever their names (Cassandra 5 adds other formats), and
+ * those of its secondary indexes in `.<index name>/` (a restore without them
+ * answers index queries with nothing: system."IndexInfo" says they are built).
  */
 export function findSnapshotFiles(dataDirectories: string[], tag: string): Promise<SnapshotContents> {
   return findTableFiles(dataDirectories, ['snapshots', tag], () => true);
@@ -70,19 +73,24 @@ async function findTableFiles(dataDirectories: string[], below: string[], wanted
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
           throw err;
         }
-        for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-          if (!entry.isFile()) continue;
-          const sourcePath = path.join(snapshotDir, entry.name);
-          const { size } = await stat(sourcePath);
-          files.push({
-            sourcePath,
-            entryName: `${keyspace}/${tableDirectory}/${entry.name}`,
-            dataDirIndex,
-            size,
-            keyspace,
-            tableDirectory,
-            fileName: entry.name,
-          });
+        const indexDirs = entries.filter((e) => e.isDirectory() && INDEX_DIR.test(e.name)).map((e) => e.name).sort();
+        for (const indexDirectory of [undefined, ...indexDirs]) {
+          const dir = indexDirectory ? path.join(snapshotDir, indexDirectory) : snapshotDir;
+          const inDir = indexDirectory ? await readdir(dir, { withFileTypes: true }) : entries;
+          for (const entry of inDir.sort((a, b) => a.name.localeCompare(b.name))) {
+            if (!entry.isFile()) continue;
+            const sourcePath = path.join(dir, entry.name);
+            const { size } = await stat(sourcePath);
+            files.push({
+              sourcePath,
+              entryName: [keyspace, tableDirectory, ...(indexDirectory ? [indexDirectory] : []), entry.name].join('/'),
+              dataDirIndex,
+              size,
+              keyspace,
+              tableDirectory,
+              fileName: entry.name,
+            });
+          }
         }
       }
     }

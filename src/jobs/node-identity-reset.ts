@@ -3,6 +3,7 @@ import { loadOrCreateAdminCredentials } from '../cassandra/admin-credentials.js'
 import { readCassandraYaml } from '../cassandra/cassandra-yaml.js';
 import { connectCql, type CqlEndpoint } from '../cassandra/cql-admin.js';
 import { cassandraPasswordHash } from '../cassandra/password-hash.js';
+import { localOnlyStart } from '../cassandra/local-only-yaml.js';
 import { withScalars, writeYamlText } from '../cassandra/yaml-editor.js';
 import type { BackupRecord } from '../catalog/backup-record.js';
 import { ServiceError, errorMessage } from '../errors.js';
@@ -31,7 +32,8 @@ export interface IdentityResetResult {
  * Both changes are made in ONE locally-only start instead of one each:
  * cassandra.yaml gets the backup's cluster name (the one saved in the
  * restored system.local, which Cassandra insists on), AllowAllAuthenticator
- * and AllowAllAuthorizer, and 127.0.0.1 as its only address; then
+ * and AllowAllAuthorizer, CQL on 127.0.0.1 at a port only the agent knows
+ * and the node itself as its only seed (local-only-yaml.ts); then
  * `UPDATE system.local SET cluster_name`, `UPDATE system_auth.roles SET
  * salted_hash`, a flush of both keyspaces, a stop; then the operator's own
  * cassandra.yaml with only the new cluster name changed, a start, and a login
@@ -45,24 +47,18 @@ export async function resetNodeIdentity(ctx: JobContext, record: BackupRecord, o
   const timeoutMs = config.cql_connect_timeout_seconds * 1000;
   const endpoint = (host: string): CqlEndpoint => ({ host, port: config.cql_port, localDataCenter: config.cql_local_datacenter });
 
-  ctx.progress.step(`starting Cassandra locally only (127.0.0.1, no authentication) under the backup's cluster name '${record.cluster_name}'`);
-  await writeYamlText(
-    file,
-    withScalars(options.originalYaml, {
-      cluster_name: record.cluster_name,
-      authenticator: 'AllowAllAuthenticator',
-      authorizer: 'AllowAllAuthorizer',
-      listen_address: '127.0.0.1',
-      rpc_address: '127.0.0.1',
-    }),
+  const localOnly = await localOnlyStart(options.originalYaml, file, record.cluster_name);
+  ctx.progress.step(
+    `starting Cassandra locally only (CQL on ${localOnly.cqlHost}:${localOnly.cqlPort}, no authentication, its own seed ${localOnly.seed}) under the backup's cluster name '${record.cluster_name}'`,
   );
+  await writeYamlText(file, localOnly.yamlText);
   await node.service.startAndWaitHealthy();
 
   ctx.progress.step(`setting cluster_name '${clusterName}' and a new password for role ${credentials.username}`);
   let hash = await cassandraPasswordHash(credentials.password);
   // The revision jBCrypt refuses: the reset "works", and only the final login can tell.
   if (failpointActive('identity:unaccepted-hash')) hash = hash.replace(/^\$2a\$/, '$2b$');
-  const local = await connectCql(endpoint('127.0.0.1'), timeoutMs);
+  const local = await connectCql({ ...endpoint(localOnly.cqlHost), port: localOnly.cqlPort }, timeoutMs);
   try {
     await local.setClusterName(clusterName);
     await local.setRoleHash(credentials.username, hash);

@@ -7,7 +7,7 @@ import { extractArchive, type ExtractedFile, type ExtractResult } from '../archi
 import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
 import { freeSpace } from '../cassandra/data-layout.js';
 import { resolveDataOwner, type Owner } from '../cassandra/data-owner.js';
-import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, InsufficientSpaceError, ServiceError, errorMessage } from '../errors.js';
+import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, IncompatibleBackupError, InsufficientSpaceError, ServiceError, errorMessage } from '../errors.js';
 import { formatBytes } from '../util/format-bytes.js';
 import { readYamlText, writeYamlText } from '../cassandra/yaml-editor.js';
 import { DirectorySwap, type SwapPlan } from './directory-swap.js';
@@ -64,7 +64,9 @@ export async function restoreArchive(ctx: JobContext, backupId: string, options:
   // One object: everything in it is extracted. A chain: the files wanted from all of them.
   const extractedBytes = plan.members.length > 1 && plan.files ? plan.files.reduce((sum, f) => sum + f.size, 0) : record.raw_bytes;
   await checkFreeSpace(settings.dataFileDirectories, extractedBytes);
-  await service.isRunning(); // fails early when the status command cannot run at all
+  // Also fails early when the status command cannot run at all.
+  if (await service.isRunning()) await checkSameMajorVersion(ctx, record);
+  else ctx.progress.step(`Cassandra is not running: the backup's version (${record.cassandra_version || 'not recorded'}) cannot be compared with this node's`);
   // Kept to put back on any failure; parsed now so a broken file stops us before anything is touched.
   const originalYaml = await readYamlText(settings.file);
   checkYamlMapping(originalYaml, settings.file);
@@ -287,4 +289,20 @@ function namingBackup(id: string, err: unknown): unknown {
 function throttled(bytesPerSecond: number): NodeJS.ReadWriteStream[] {
   const throttle = createThrottle(bytesPerSecond);
   return throttle ? [throttle] : [];
+}
+
+/**
+ * SSTables of another major version are not what this node reads (a newer
+ * format, or one it would need `nodetool upgradesstables` for): refused
+ * before anything is touched. Foreign archives record no version.
+ */
+async function checkSameMajorVersion(ctx: JobContext, record: BackupRecord): Promise<void> {
+  if (!record.cassandra_version) return;
+  const nodeVersion = await ctx.node.nodetool.version();
+  const major = (version: string) => /^(\d+)\./.exec(version)?.[1];
+  if (major(record.cassandra_version) !== major(nodeVersion)) {
+    throw new IncompatibleBackupError(
+      `backup ${record.id} was taken on Cassandra ${record.cassandra_version} and this node runs ${nodeVersion}: restore it onto a node of the same major version (${major(record.cassandra_version) ?? '?'}.x), then upgrade`,
+    );
+  }
 }

@@ -160,11 +160,20 @@ export function objectMeta(id: string, cassandraVersion: string, parent: BackupR
 
 /**
  * Every file of a fresh snapshot as one object, and its record. Also the
- * first link of the incremental strategies' chains.
+ * first link of the incremental strategies' chains; `onSnapshot` sees the
+ * snapshot's files while they still exist.
  */
-export async function fullSnapshotBackup(ctx: JobContext, target: BackupTarget, strategyName: string, format: WriteFormat, fullReason?: string): Promise<BackupRecord> {
+export async function fullSnapshotBackup(
+  ctx: JobContext,
+  target: BackupTarget,
+  strategyName: string,
+  format: WriteFormat,
+  fullReason?: string,
+  onSnapshot?: (files: SnapshotFile[]) => Promise<void>,
+): Promise<BackupRecord> {
   const started = new Date().toISOString();
   return withSnapshot(ctx, target, async (files, pendingFacts) => {
+    await onSnapshot?.(files);
     const tables = await describeTables(files);
     const facts = await pendingFacts;
     ctx.progress.step(`streaming ${files.length} files to ${ctx.storage.name} storage`);

@@ -6,11 +6,10 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { execa } from 'execa';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
-import { loadConfig } from '../../src/config/load-config.js';
 import { runAgent } from '../support/agent-runner.js';
 import { cqlLogin } from '../support/cql-login.js';
 import { readArchive } from '../support/archive-reader.js';
-import { createNodeUnderTest, localRecordFile, openRealNode, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest, readCatalogRecord } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, localRecordFile, restoreLeftovers, type AgentStores, type NodeUnderTest, readCatalogRecord } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { s3AgentSettings, swiftAgentSettings, swiftTestAccount } from '../support/object-store-env.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -30,17 +29,10 @@ describe('guest-agent backup and restore, end to end', function () {
   let stores: AgentStores;
   let source: NodeUnderTest;
   let target: NodeUnderTest;
-  const real = realNodeConfig();
 
   before(async () => {
     base = await makeTempDir('e2e');
     stores = { storePath: path.join(base, 'store') };
-    if (real) {
-      source = target = await openRealNode(real);
-      const config = await loadConfig(real);
-      stores = { storePath: config.backup_local_path };
-      return;
-    }
     source = await createNodeUnderTest(path.join(base, 'node-a'), stores, { tables: USER_TABLES, seed: 1 });
     target = await createNodeUnderTest(path.join(base, 'node-b'), stores, { tables: [{ keyspace: 'shop', table: 'orders', sstables: 1, bytes: 10_000 }], seed: 2 });
     await source.sim!.start();
@@ -54,9 +46,6 @@ describe('guest-agent backup and restore, end to end', function () {
 
   const record = (id: string): Promise<BackupRecord> => readCatalogRecord(source.configFile, id);
   const objectFile = (rec: BackupRecord): string => new URL(rec.location).pathname;
-  const simOnly = function (this: Mocha.Context): void {
-    if (real) this.skip();
-  };
 
   /** Data directories as they are, minus what Cassandra changes by itself. */
   const liveState = async (node: NodeUnderTest) => Promise.all(node.dataDirs.map((dir) => digestTree(dir)));
@@ -130,7 +119,7 @@ describe('guest-agent backup and restore, end to end', function () {
       const run = await runAgent(['restore', '--config', target.configFile, '--backup-id', 'full-1', '--json']);
       expect(run.exitCode, run.stderr).to.equal(0);
       expect(run.json).to.include({ ok: true, command: 'restore' });
-      if (target.sim) expect(await target.sim.isRunning()).to.equal(true);
+      expect(await target.sim!.isRunning()).to.equal(true);
 
       const restored = (await liveState(target))[0]!;
       for (const [name, file] of archive) {
@@ -144,7 +133,6 @@ describe('guest-agent backup and restore, end to end', function () {
     });
 
     it('empties the commitlog, so a crashed node replays none of its old writes over the restored data', async function () {
-      simOnly.call(this);
       const node = await createNodeUnderTest(path.join(base, 'replay'), stores, { seed: 21 });
       await node.sim!.start();
       const backup = await runAgent(['backup', '--config', node.configFile, '--backup-id', 'replay-1']);
@@ -163,7 +151,6 @@ describe('guest-agent backup and restore, end to end', function () {
 
   describe('the identity of a restored node', () => {
     it("gives it a cluster name of its own and the agent's superuser password, in two starts", async function () {
-      simOnly.call(this);
       const auth = { authenticator: 'PasswordAuthenticator', authCacheValidityMs: 200 } as const;
       const from = await createNodeUnderTest(path.join(base, 'id-source'), stores, { ...auth, clusterName: 'Source Cluster', tables: USER_TABLES, seed: 41 });
       const into = await createNodeUnderTest(path.join(base, 'id-target'), stores, { ...auth, seed: 42 });
@@ -197,7 +184,6 @@ describe('guest-agent backup and restore, end to end', function () {
     });
 
     it('rolls the restore back when the restored node refuses the new password hash, and says so', async function () {
-      simOnly.call(this);
       const auth = { authenticator: 'PasswordAuthenticator', authCacheValidityMs: 200 } as const;
       const from = await createNodeUnderTest(path.join(base, 'hash-source'), stores, { ...auth, tables: USER_TABLES, seed: 43 });
       const into = await createNodeUnderTest(path.join(base, 'hash-target'), stores, { ...auth, seed: 44 });
@@ -249,7 +235,6 @@ describe('guest-agent backup and restore, end to end', function () {
     });
 
     it('keeps each file in its data directory across several data_file_directories', async function () {
-      simOnly.call(this);
       const multiA = await createNodeUnderTest(path.join(base, 'multi-a'), stores, { dataDirCount: 2, tables: USER_TABLES, seed: 11 });
       const multiB = await createNodeUnderTest(path.join(base, 'multi-b'), stores, { dataDirCount: 2, seed: 12 });
       await multiA.sim!.start();
@@ -270,7 +255,6 @@ describe('guest-agent backup and restore, end to end', function () {
     });
 
     it('gives restored files the owner of the data directory they replace', async function () {
-      simOnly.call(this);
       if (process.getuid?.() !== 0) this.skip(); // only root can give files away
       const owned = await createNodeUnderTest(path.join(base, 'owned'), stores, { seed: 13 });
       await execFileAsync('chown', ['-R', '65534:65534', owned.dataDirs[0]!]);
@@ -301,7 +285,6 @@ describe('guest-agent backup and restore, end to end', function () {
 
     for (const store of stores) {
       it(`backs up into ${store.name} and restores from it, byte for byte`, async function () {
-        simOnly.call(this);
         const bucket = `e2e-${store.settings('x').storage_strategy}-${process.pid}`;
         const catalogs = { storePath: path.join(base, `unused-${bucket}`) };
         const a = await createNodeUnderTest(path.join(base, `${bucket}-a`), catalogs, { tables: USER_TABLES, seed: 31 }, store.settings(bucket));

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import yaml from 'js-yaml';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { runAgent, type AgentRun } from '../support/agent-runner.js';
-import { createNodeUnderTest, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest, localRecordFile } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, restoreLeftovers, type AgentStores, type NodeUnderTest, localRecordFile } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { tarOf } from '../support/tar-builder.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -28,7 +28,6 @@ describe('guest-agent on bad input', function () {
   let target: NodeUnderTest;
 
   before(async function () {
-    if (realNodeConfig()) this.skip();
     base = await makeTempDir('bad');
     stores = { storePath: path.join(base, 'store') };
     source = await createNodeUnderTest(path.join(base, 'node-a'), stores, { seed: 3, tables: [{ keyspace: 'shop', table: 'orders', sstables: 2, bytes: 2_000_000 }, { keyspace: 'shop', table: 'customers', sstables: 1, bytes: 50_000 }] });

@@ -10,7 +10,7 @@ import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { runAgent, type AgentRun } from '../support/agent-runner.js';
 import { readArchive, type ArchivedFile } from '../support/archive-reader.js';
-import { createNodeUnderTest, localRecordFile, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, localRecordFile, restoreLeftovers, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 import { digestTree } from '../support/tree-digest.js';
@@ -37,7 +37,6 @@ describe('guest-agent backup and restore with client-side encryption (aes-256-gc
   let archived: Map<string, ArchivedFile>;
 
   before(async function () {
-    if (realNodeConfig()) this.skip();
     base = await makeTempDir('encrypted');
     stores = { storePath: path.join(base, 'store') };
     keyHex = randomBytes(32).toString('hex');

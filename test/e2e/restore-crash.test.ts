@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { RESTORE_STEPS } from '../../src/jobs/restore-journal.js';
 import { runAgent } from '../support/agent-runner.js';
-import { createNodeUnderTest, realNodeConfig, restoreLeftovers, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, restoreLeftovers, type AgentStores, type NodeUnderTest } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 import { digestTree } from '../support/tree-digest.js';
@@ -29,7 +29,6 @@ describe('a restore interrupted by SIGKILL', function () {
   let source: NodeUnderTest;
 
   before(async function () {
-    if (realNodeConfig()) this.skip(); // needs two nodes and a failpoint per step
     base = await makeTempDir('restore-crash');
     stores = { storePath: path.join(base, 'store') };
     source = await createNodeUnderTest(path.join(base, 'source'), stores, { clusterName: 'Source Cluster', tables: [{ keyspace: 'shop', table: 'orders', sstables: 2, bytes: 300_000 }], seed: 51 });

@@ -5,7 +5,7 @@ import yaml from 'js-yaml';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import type { VerifyReport } from '../../src/jobs/verify-backup.js';
 import { runAgent } from '../support/agent-runner.js';
-import { createNodeUnderTest, readCatalogRecord, realNodeConfig, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { createNodeUnderTest, readCatalogRecord, type NodeUnderTest } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
@@ -30,7 +30,6 @@ describe('guest-agent verify, end to end', function () {
   const verify = (args: string[]) => runAgent(['verify', ...args, '--config', storeOnly]);
 
   before(async function () {
-    if (realNodeConfig()) this.skip();
     base = await makeTempDir('verify-e2e');
     const stores = { storePath: path.join(base, 'store') };
     node = await createNodeUnderTest(path.join(base, 'node'), stores, {

@@ -4,7 +4,6 @@ import { createStorage } from '../../src/storage/create-storage.js';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import { readCassandraYaml } from '../../src/cassandra/cassandra-yaml.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createSimNode, type SimNode, type SimNodeOptions } from './sim-node/index.js';
 
@@ -13,7 +12,6 @@ export interface NodeUnderTest {
   configFile: string;
   dataDirs: string[];
   commitlogDir: string;
-  /** Present for simulated nodes; absent on a real installation. */
   sim?: SimNode;
 }
 
@@ -30,17 +28,6 @@ export async function readCatalogRecord(configFile: string, id: string): Promise
   const record = await createStorageCatalog(createStorage(await loadConfig(configFile))).get(id);
   if (!record) throw new Error(`backup ${id} has no catalog record in the store of ${configFile}`);
   return record;
-}
-
-/** A real Cassandra to test against, when E2E_AGENT_CONFIG names its agent configuration. */
-export function realNodeConfig(): string | undefined {
-  return process.env.E2E_AGENT_CONFIG || undefined;
-}
-
-export async function openRealNode(configFile: string): Promise<NodeUnderTest> {
-  const config = await loadConfig(configFile);
-  const settings = await readCassandraYaml(config.cassandra_yaml, config.cassandra_home);
-  return { configFile, dataDirs: settings.dataFileDirectories, commitlogDir: settings.commitlogDirectory };
 }
 
 /** A simulated node with an agent configuration file pointing at it and at the shared stores. */

@@ -13,21 +13,19 @@ export function repoRoot(): string {
   return dir;
 }
 
-/** Captured outputs of a real Cassandra 4.0 node (../shared beside the repository). */
+/** Captured outputs of a real Cassandra 4.0 node (test/fixtures/cassandra-4.0; where each came from: its INDEX.md and test/fixtures/README.md). */
 export function cassandraFactsDir(): string {
-  return sharedDataDir('cassandra-4.0', 'CASSANDRA_FACTS_DIR');
+  return fixtureDir('cassandra-4.0', 'CASSANDRA_FACTS_DIR');
 }
 
-/** Trove's captured messages and crypto vectors (../shared beside the repository). */
+/** Trove's captured messages and crypto vectors (test/fixtures/trove). */
 export function troveFactsDir(): string {
-  return sharedDataDir('trove', 'TROVE_FACTS_DIR');
+  return fixtureDir('trove', 'TROVE_FACTS_DIR');
 }
 
-function sharedDataDir(name: string, override: string): string {
-  const dir = process.env[override] ?? path.resolve(repoRoot(), '../shared/data', name);
-  if (!existsSync(dir)) {
-    throw new Error(`captured data '${name}' not found at ${dir}: put shared/ beside the repository or set ${override}`);
-  }
+function fixtureDir(name: string, override: string): string {
+  const dir = process.env[override] ?? path.join(repoRoot(), 'test/fixtures', name);
+  if (!existsSync(dir)) throw new Error(`captured data '${name}' not found at ${dir} (set ${override} to another copy)`);
   return dir;
 }
 

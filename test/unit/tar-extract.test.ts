@@ -71,7 +71,18 @@ describe('safe TAR extraction', () => {
   });
 
   it('refuses an entry not laid out as a data directory', async () => {
-    expect(await refused([{ name: 'etc/passwd', body: 'x' }])).to.match(/not laid out as <keyspace>\/<table-dir>\/<file>$/);
+    expect(await refused([{ name: 'etc/passwd', body: 'x' }])).to.match(/not laid out as <keyspace>\/<table-dir>\/<file> or <keyspace>\/<table-dir>\/\.<index>\/<file>$/);
+    expect(await refused([{ name: 'shop/t-1/other/na-1-big-Data.db', body: 'x' }])).to.match(/not laid out as/);
+    expect(await refused([{ name: 'shop/t-1/.orders_by_customer/deeper/na-1-big-Data.db', body: 'x' }])).to.match(/not laid out as/);
+  });
+
+  it("restores a secondary index's SSTables into the index directory below their table", async () => {
+    await extractArchive(tarOf([
+      { name: 'shop/orders-1/na-1-big-Data.db', body: 'table' },
+      { name: 'shop/orders-1/.orders_by_customer/na-1-big-Data.db', body: 'index' },
+    ]), { targets: [target] });
+    expect(await readFile(path.join(target, 'shop/orders-1/.orders_by_customer/na-1-big-Data.db'), 'utf8')).to.equal('index');
+    expect(await readFile(path.join(target, 'shop/orders-1/na-1-big-Data.db'), 'utf8')).to.equal('table');
   });
 
   it('never writes through a link already on disk and refuses a file given twice', async () => {

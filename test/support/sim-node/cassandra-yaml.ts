@@ -24,6 +24,8 @@ export interface CassandraConfig {
   rpcAddress: string;
   nativeTransportPort: number;
   storagePort: number;
+  /** seed_provider's seeds as `host:port` (a seed without a port takes this node's storage_port, as SimpleSeedProvider does). */
+  seeds: string[];
   endpointSnitch: string;
 }
 
@@ -176,6 +178,7 @@ export function defaultConfig(layout: NodeLayout, overrides: Partial<CassandraCo
     rpcAddress: '127.0.0.1',
     nativeTransportPort: 9042,
     storagePort: 7000,
+    seeds: [],
     endpointSnitch: 'SimpleSnitch',
     ...overrides,
   };
@@ -220,6 +223,7 @@ export async function readCassandraConfig(layout: NodeLayout): Promise<Cassandra
     throw new ConfigurationError('Invalid yaml: data_file_directories must be a list of paths');
   }
   const clusterName = str(d, 'cluster_name', defaults.clusterName);
+  const storagePort = Number(str(d, 'storage_port', String(defaults.storagePort)));
   return {
     clusterName,
     numTokens: Number(str(d, 'num_tokens', String(defaults.numTokens))),
@@ -239,7 +243,17 @@ export async function readCassandraConfig(layout: NodeLayout): Promise<Cassandra
     listenAddress: str(d, 'listen_address', defaults.listenAddress),
     rpcAddress: str(d, 'rpc_address', defaults.rpcAddress),
     nativeTransportPort: Number(str(d, 'native_transport_port', String(defaults.nativeTransportPort))),
-    storagePort: Number(str(d, 'storage_port', String(defaults.storagePort))),
+    storagePort,
+    seeds: seedsOf(d, storagePort),
     endpointSnitch: str(d, 'endpoint_snitch', defaults.endpointSnitch),
   };
+}
+
+/** seed_provider: [{class_name, parameters: [{seeds: "a:7000,b"}]}] */
+function seedsOf(doc: Record<string, unknown>, storagePort: number): string[] {
+  const provider = doc['seed_provider'];
+  const first = Array.isArray(provider) ? (provider[0] as { parameters?: Array<{ seeds?: unknown }> } | undefined) : undefined;
+  const seeds = first?.parameters?.[0]?.seeds;
+  if (typeof seeds !== 'string') throw new ConfigurationError('Invalid yaml: seed_provider must name its seeds (parameters: [{seeds: "host:port,..."}])');
+  return seeds.split(',').map((s) => s.trim()).filter(Boolean).map((s) => (/:\d+$/.test(s) ? s : `${s}:${storagePort}`));
 }

@@ -150,6 +150,8 @@ export async function createSimNode(options: SimNodeOptions): Promise<SimNode> {
     dataFileDirectories: Array.from({ length: dataDirCount }, (_, i) => dataDirFor(root, i)),
     incrementalBackups: options.incrementalBackups ?? false,
     nativeTransportPort: port,
+    // Bound for peers as on a real node: each simulated node needs its own.
+    storagePort: await pickFreePort(),
     authenticator: password ? 'PasswordAuthenticator' : 'AllowAllAuthenticator',
     authorizer: password ? 'CassandraAuthorizer' : 'AllowAllAuthorizer',
     rolesValidityMs: validity,

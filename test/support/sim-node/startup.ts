@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigurationError, readCassandraConfig, type CassandraConfig } from './cassandra-yaml.js';
+import { checkOwnSeed, listenForPeers } from './peer-listener.js';
 import { CommitLog, deleteSegments, readSegment } from './commitlog.js';
 import type { NodeLayout } from './layout.js';
 import { authSettingsFrom } from './native-transport.js';
@@ -140,7 +141,10 @@ export async function startNode({ layout, settings, log }: StartOptions): Promis
   log.info('StorageService.java:735', 'CQL version: 3.4.5');
   log.info('StorageService.java:736', 'Native protocol supported versions: 3/v3, 4/v4, 5/v5, 6/v6-beta (default: 5/v5)');
   log.info('StorageService.java:753', 'Loading persisted ring state');
+  // Logged before the bind, as the real node does (a taken port fails right after this line).
   log.info('InboundConnectionInitiator.java:127', `Listening on address: (/${config.listenAddress}:${config.storagePort}), nic: lo, encryption: unencrypted`);
+  await listenForPeers(config, log);
+  checkOwnSeed(config, log);
 
   const saved = await engine.localState();
   const localTable = engine.systemTable('system', 'local');
