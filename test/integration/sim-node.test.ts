@@ -295,6 +295,8 @@ describe('simulated Cassandra 4.0 node', function () {
         text
           .replace(/\t\t[0-9a-f-]{36}: /, '\t\t<version>: ')
           .replace(/\tName: .*/, '\tName: <name>')
+          // Each simulated node listens on a storage port of its own (the captured node: 7000).
+          .replace(/\[127\.0\.0\.1:\d+\]/, '[127.0.0.1:7000]')
           .split('\nKeyspaces:\n')[0] as string;
       expect(shape(cluster.stdout)).to.equal(shape(captured('describecluster').stdout));
       expect(cluster.stdout).to.include('\tName: Test Cluster\n');
