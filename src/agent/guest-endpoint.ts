@@ -136,11 +136,12 @@ export class GuestEndpoint {
       return;
     }
     this.#run('backup', order.id, async (signal, release) => {
-      const ctx = this.#jobContext({ swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
       // A parent selects the incremental strategy, as Trove's backup_incremental_strategy does.
       const strategyName = order.parent ? config.backup_incremental_strategy : config.backup_strategy;
       let record: BackupRecord;
+      // Everything from the first line, storage set-up included, fails the backup with its reason: Trove's record never stays NEW.
       try {
+        const ctx = this.#jobContext({ swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
         const strategy = await findStrategy('backup', strategyName, config.backup_namespace);
         await reporter.updateBackup(order.id, { state: 'BUILDING', backup_type: order.type }, request.context);
         const warn = (warning: string): void => log.warn('backup.priority', { backup_id: order.id, warning });
@@ -180,7 +181,17 @@ export class GuestEndpoint {
 
   #startPrepare(request: RpcRequest): void {
     const { log } = this.options;
-    const order = parsePrepareOrder(request.args, request.method);
+    let order: ReturnType<typeof parsePrepareOrder>;
+    try {
+      order = parsePrepareOrder(request.args, request.method);
+    } catch (err) {
+      // Refused requests show in Trove as a failed instance, not only in this log.
+      log.error('prepare.refused', { reason: errorMessage(err) });
+      this.#prepareStatus = 'failed to spawn';
+      void this.#heartbeatNow();
+      void this.#notifyFailure(request.context, errorMessage(err));
+      throw err;
+    }
     const label = order.backup ? `restore of backup ${order.backup.id}` : 'prepare';
     if (this.#refuseWhileBusy(label)) {
       log.error('prepare.refused', { reason: this.#busyReason(label) });
@@ -231,7 +242,8 @@ export class GuestEndpoint {
       // archive with no record at all (Trove's, an operator's) is vouched for by the store's checksum.
       const { container, objectKey } = containerAndObject(order.id, order.location);
       ctx = this.#jobContext({ swiftContainer: container }, context, signal, log.with({ backup_id: order.id }));
-      record = (await ctx.catalog.get(order.id)) ?? (await findForeignArchive(ctx, { backupId: order.id, objectKey, checksum: order.checksum }));
+      // Trove names a Cassandra cluster after its instance: the source's id is the name its system.local saved.
+      record = (await ctx.catalog.get(order.id)) ?? (await findForeignArchive(ctx, { backupId: order.id, objectKey, checksum: order.checksum, sourceClusterName: order.instanceId }));
       if (isForeignArchive(record)) ctx = { ...ctx, catalog: withForeignArchive(ctx.catalog, record) };
     }
     const recorded = isForeignArchive(record) ? `where this agent's ${ctx.storage.name} storage has ${record.object_key}:` : "the catalog's";
@@ -248,6 +260,7 @@ export class GuestEndpoint {
 
   #jobContext(request: { swiftContainer: string | null }, context: JsonObject, signal: AbortSignal, log: Logger): JobContext {
     const storage = this.options.openStorage({
+      onTokenIgnored: (why) => log.info('storage.token_ignored', { why }),
       swiftContainer: request.swiftContainer,
       authToken: typeof context.auth_token === 'string' ? context.auth_token : null,
       projectId: typeof context.project_id === 'string' ? context.project_id : null,

@@ -25,6 +25,21 @@ export interface ExtractOptions {
   select?: (name: string, dir: number) => boolean;
   /** Told about each file written: its data directory index, size and CRC-32. */
   onFile?: (file: ExtractedFile) => void;
+  /**
+   * The most bytes the written files may hold together (what the backup's
+   * record declares): an entry past it is refused before a byte of it is
+   * written, so an archive that lies about its size cannot fill the disk.
+   */
+  maxBytes?: number;
+  /** The size the manifest declares for a file, if it lists it: an entry of another size is refused before it is written. */
+  declaredSize?: (name: string, dir: number) => number | undefined;
+  /**
+   * Trove 13's archives (`tar -P`) name every member by its absolute path in
+   * the source node's data directory. With this, that directory is learned
+   * from the first member and taken off every name; a member outside it, or
+   * an absolute name in an archive that did not start with one, is refused.
+   */
+  stripSourceDataDirectory?: boolean;
 }
 
 export interface ExtractedFile {
@@ -58,6 +73,8 @@ export function unsafeEntryReason(header: Pick<Header, 'name' | 'type'>): string
     return `it is a ${header.type ?? 'entry of unknown type'}, and only plain files and directories are restored`;
   }
   if (name === '' || name.includes('\0')) return 'its name is empty or holds a NUL byte';
+  // A newline in a name printed raw could forge a line of the agent's log; Cassandra never writes one.
+  if ([...name].some((c) => c < ' ' || c === '\u007f')) return 'its name holds a control character, which Cassandra never writes';
   if (name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.includes('\\')) return 'its name is an absolute path';
   const parts = name.replace(/\/+$/, '').split('/');
   if (parts.some((p) => p === '..')) return "its name climbs out of the data directory with '..'";
@@ -111,14 +128,16 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
   };
 
   const pendingSyncs: Promise<void>[] = [];
+  const sourceDirectory = options.stripSourceDataDirectory ? new SourceDataDirectory() : undefined;
   const consume = async (): Promise<void> => {
     for await (const entry of extract) {
       const header = entry.header;
+      if (sourceDirectory) header.name = sourceDirectory.relativeName(header.name);
       const reason = unsafeEntryReason(header);
-      if (reason) throw new ArchiveError(`refusing TAR entry '${header.name}': ${reason}`);
+      if (reason) throw new ArchiveError(`refusing TAR entry '${printable(header.name)}': ${reason}`);
       const root = targetFor(header, options.targets);
       const destination = path.join(root, header.name);
-      if (!isInside(root, destination)) throw new ArchiveError(`refusing TAR entry '${header.name}': it resolves outside the data directory`);
+      if (!isInside(root, destination)) throw new ArchiveError(`refusing TAR entry '${printable(header.name)}': it resolves outside the data directory`);
 
       if (header.type === 'directory') {
         await ensureDirectory(destination, root);
@@ -130,12 +149,22 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
         entry.resume();
         continue;
       }
+      const size = header.size ?? 0;
+      const declared = options.declaredSize?.(header.name, dir);
+      if (declared !== undefined && size !== declared) {
+        throw new ArchiveError(`refusing TAR entry '${printable(header.name)}': it holds ${size} bytes, the manifest says ${declared}; the object or its record was damaged or tampered with, restore another backup`);
+      }
+      if (options.maxBytes !== undefined && result.bytes + size > options.maxBytes) {
+        throw new ArchiveError(
+          `refusing TAR entry '${printable(header.name)}' (${size} bytes): the archive holds more than the ${options.maxBytes} bytes its record declares; the object or its record was damaged or tampered with, restore another backup`,
+        );
+      }
       await ensureDirectory(path.dirname(destination), root);
       const fsError = (err: unknown): never => {
         if (err instanceof ArchiveError) throw err;
         // File system errors name their system call; zlib and TAR parser errors do not.
         if (!(err as NodeJS.ErrnoException).syscall) throw asArchiveError(err);
-        throw new ArchiveError(`cannot extract ${header.name}: ${describeFsError(err)}`, { cause: err });
+        throw new ArchiveError(`cannot extract ${printable(header.name)}: ${describeFsError(err)}`, { cause: err });
       };
       const { crc32, synced } = await writeFile(entry as unknown as Readable, destination, header, options.owner, extractFailed).catch(fsError);
       const checked = synced.catch(fsError);
@@ -144,8 +173,8 @@ export async function extractArchive(source: Readable, options: ExtractOptions):
       pendingSyncs.push(checked);
       if (pendingSyncs.length > MAX_PENDING_SYNCS) await pendingSyncs.shift();
       result.files += 1;
-      result.bytes += header.size ?? 0;
-      options.onFile?.({ name: header.name, dir, size: header.size ?? 0, crc32 });
+      result.bytes += size;
+      options.onFile?.({ name: header.name, dir, size, crc32 });
     }
     await Promise.all(pendingSyncs);
   };
@@ -195,7 +224,7 @@ export function dataDirIndexOf(header: Pick<Header, 'name' | 'pax'>): number {
   const raw = pax[DATA_DIR_PAX_KEY];
   const index = raw === undefined ? 0 : Number(raw);
   if (!Number.isInteger(index) || index < 0) {
-    throw new ArchiveError(`refusing TAR entry '${header.name}': bad data directory index '${raw}'`);
+    throw new ArchiveError(`refusing TAR entry '${printable(header.name)}': bad data directory index '${raw}'`);
   }
   return index;
 }
@@ -204,6 +233,45 @@ function targetFor(header: Header, targets: string[]): string {
   // A node with fewer data directories than the source gets the extra ones
   // folded in: Cassandra finds a table's SSTables in any of its directories.
   return targets[dataDirIndexOf(header) % targets.length]!;
+}
+
+/** `<table>-<32 lowercase hex table id>`, as Cassandra names table directories. */
+export const TABLE_DIR = /^(.+)-([0-9a-f]{32})$/;
+
+/**
+ * The data directory of the node a `tar -P` archive was made on
+ * (`/var/lib/cassandra/data` in `/var/lib/cassandra/data/ks/t-<id>/na-1-big-Data.db`):
+ * whatever comes before `<keyspace>/<table-dir>/`, learned from the first
+ * absolute name; every later one must be below the same directory.
+ */
+class SourceDataDirectory {
+  #prefix: string | undefined;
+  #relativeSeen = false;
+
+  relativeName(name: string): string {
+    if (!name.startsWith('/')) {
+      this.#relativeSeen = true;
+      return name;
+    }
+    const shown = printable(name);
+    if (this.#relativeSeen) throw new ArchiveError(`refusing TAR entry '${shown}': an absolute name in an archive whose first members are relative`);
+    const parts = name.split('/');
+    if (parts.includes('..') || parts.includes('.')) throw new ArchiveError(`refusing TAR entry '${shown}': its name climbs out of the data directory with '..'`);
+    if (this.#prefix === undefined) {
+      const table = parts.findIndex((part, i) => i >= 2 && TABLE_DIR.test(part));
+      if (table === -1) throw new ArchiveError(`refusing TAR entry '${shown}': an absolute name with no <keyspace>/<table-dir>/ in it, so not a file of a Cassandra data directory`);
+      this.#prefix = `${parts.slice(0, table - 1).join('/')}/`;
+    }
+    if (!name.startsWith(this.#prefix)) {
+      throw new ArchiveError(`refusing TAR entry '${shown}': it is outside ${printable(this.#prefix)}, the source data directory of the archive's first member`);
+    }
+    return name.slice(this.#prefix.length);
+  }
+}
+
+/** A name as it can be printed on one line: control characters escaped as JSON does (`\n`, `\u001b`). */
+export function printable(name: string): string {
+  return JSON.stringify(name).slice(1, -1);
 }
 
 function isInside(root: string, candidate: string): boolean {

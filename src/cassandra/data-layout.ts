@@ -1,10 +1,8 @@
 import { readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { INDEX_DIR } from '../archive/tar-extract.js';
+import { INDEX_DIR, TABLE_DIR } from '../archive/tar-extract.js';
 import type { PackEntry } from '../archive/tar-pack.js';
 
-/** `<table>-<32 lowercase hex table id>`, as Cassandra names table directories. */
-const TABLE_DIR = /^(.+)-([0-9a-f]{32})$/;
 
 export interface SnapshotFile extends PackEntry {
   size: number;

@@ -79,7 +79,7 @@ Options:
   -h, --help          show this help
 `;
 
-const RESTORE_HELP = `Usage: guest-agent restore --config FILE --backup-id ID [--checksum SUM] [--json]
+const RESTORE_HELP = `Usage: guest-agent restore --config FILE --backup-id ID [--checksum SUM] [--source-cluster-name NAME] [--json]
 
 Restores a backup into this node: checks the catalog record, the stored object
 and free space; extracts into fresh directories beside the data directories,
@@ -107,6 +107,10 @@ Options:
   --backup-id ID      the backup to restore (required)
   --checksum SUM      refuse unless the backup's checksum is SUM (Swift's ETag,
                       as Trove records it, or the catalog's SHA-256)
+  --source-cluster-name NAME
+                      for a backup with no catalog record: the cluster name of
+                      the node it was taken on (Trove: the source instance's
+                      id); default this node's own
   --json              print one JSON summary on stdout, no progress
   -h, --help          show this help
 `;
@@ -247,7 +251,7 @@ async function backupCommand(args: string[], output: Output, signal: AbortSignal
 }
 
 async function restoreCommand(args: string[], output: Output, signal: AbortSignal): Promise<number> {
-  const { values, help } = parse(args, { 'backup-id': { type: 'string' }, checksum: { type: 'string' } }, RESTORE_HELP);
+  const { values, help } = parse(args, { 'backup-id': { type: 'string' }, checksum: { type: 'string' }, 'source-cluster-name': { type: 'string' } }, RESTORE_HELP);
   if (help) return printHelp(help);
   const id = values['backup-id'] as string | undefined;
   if (!id) throw new UsageError(`--backup-id is required\n\n${RESTORE_HELP}`);
@@ -258,7 +262,7 @@ async function restoreCommand(args: string[], output: Output, signal: AbortSigna
   let ctx = await setUpJob(configFile(values.config as string | undefined), createTerminalProgress(process.stderr, { quiet: output.json }), signal);
   let record = await ctx.catalog.get(id);
   if (!record) {
-    const foreign = await findForeignArchive(ctx, { backupId: id, checksum });
+    const foreign = await findForeignArchive(ctx, { backupId: id, checksum, sourceClusterName: (values['source-cluster-name'] as string | undefined) ?? null });
     ctx = { ...ctx, catalog: withForeignArchive(ctx.catalog, foreign) };
     record = foreign;
   } else if (checksum && checksum !== (record.checksum ?? record.sha256) && checksum !== record.sha256) {

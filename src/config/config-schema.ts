@@ -90,6 +90,7 @@ export const CONFIG_SCHEMA = {
   cql_connect_timeout_seconds: { type: seconds(3600), default: 120 },
   admin_credentials_file: { type: path, default: '/var/lib/cassandra-guest-agent/admin-credentials.json' },
   restore_cluster_name: { type: { kind: 'string', allowEmpty: true }, default: '' },
+  restore_create_data_directories: { type: { kind: 'bool' }, default: false },
   transport_url: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
   instance_rpc_encr_key: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
   trove_guest_info_file: { type: { kind: 'string', allowEmpty: true }, default: '' },

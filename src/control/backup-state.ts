@@ -73,7 +73,8 @@ export class BackupStateStore {
     await rm(path.join(this.#backups, `${id}.json`), { force: true });
   }
 
-  async list(): Promise<BackupRequest[]> {
+  /** Every entry; one that cannot be read is passed over (told to `onSkipped`): it never hides the others. */
+  async list(onSkipped: (reason: string) => void = () => undefined): Promise<BackupRequest[]> {
     let names: string[];
     try {
       names = await readdir(this.#backups);
@@ -84,8 +85,12 @@ export class BackupStateStore {
     const entries: BackupRequest[] = [];
     for (const name of names.sort()) {
       if (name.startsWith('.') || !name.endsWith('.json')) continue;
-      const entry = await this.#read<BackupRequest>(path.join(this.#backups, name));
-      if (entry) entries.push(entry);
+      try {
+        const entry = await this.#read<BackupRequest>(path.join(this.#backups, name));
+        if (entry) entries.push(entry);
+      } catch (err) {
+        onSkipped(errorMessage(err));
+      }
     }
     return entries;
   }

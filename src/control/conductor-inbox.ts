@@ -189,7 +189,7 @@ export class ConductorInbox {
       return { kind: 'held', instanceId: sender, reason: 'no key is known for that instance' };
     }
     try {
-      const report = classifyReport(decodeConductorCast(inner, this.options.keyOf));
+      const report = classifyReport(decodeConductorCast(inner, this.options.keyOf), (id) => this.options.keyOf(id) !== undefined);
       if (report.kind === 'invalid') return { kind: 'dropped', reason: report.reason };
       return { kind: 'report', report };
     } catch (err) {

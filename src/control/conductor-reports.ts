@@ -1,3 +1,4 @@
+import { describeBackupIdRule, isValidBackupId } from '../catalog/backup-id.js';
 import type { ConductorCast } from '../rpc/oslo-message.js';
 
 /** Backup states as Trove's conductor records them. */
@@ -38,8 +39,21 @@ export interface OtherReport {
 
 export type ConductorReport = BackupReport | HeartbeatReport | OtherReport;
 
-/** What a guest's cast to the conductor says, or a reason it cannot be used. */
-export function classifyReport(cast: ConductorCast): ConductorReport | { kind: 'invalid'; reason: string } {
+/**
+ * What a guest's cast to the conductor says, or a reason it cannot be used.
+ * `hasKey` tells which instances have an RPC key: anyone on the broker can
+ * send plaintext, so a report about such an instance counts only encrypted
+ * with its key, as Trove's conductor requires.
+ */
+export function classifyReport(cast: ConductorCast, hasKey: (instanceId: string) => boolean = () => false): ConductorReport | { kind: 'invalid'; reason: string } {
+  const report = parseReport(cast);
+  if (report.kind !== 'invalid' && !cast.encrypted && report.instanceId !== undefined && hasKey(report.instanceId)) {
+    return { kind: 'invalid', reason: `a plaintext ${cast.method} about instance ${report.instanceId}, which has an RPC key: only reports encrypted with its key are accepted (a forgery, or an agent without instance_rpc_encr_key?)` };
+  }
+  return report;
+}
+
+function parseReport(cast: ConductorCast): ConductorReport | { kind: 'invalid'; reason: string } {
   const args = cast.args;
   const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
   const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
@@ -52,6 +66,8 @@ export function classifyReport(cast: ConductorCast): ConductorReport | { kind: '
     case 'update_backup': {
       const backupId = str(args.backup_id);
       if (!instanceId || !backupId) return { kind: 'invalid', reason: 'update_backup without instance_id or backup_id' };
+      // Refused here, where it arrives: kept, it would be a state entry no listing can show.
+      if (!isValidBackupId(backupId)) return { kind: 'invalid', reason: `update_backup of ${JSON.stringify(backupId)}: not a backup id (${describeBackupIdRule()})` };
       const state = str(args.state);
       if (!state || !BACKUP_STATES.includes(state)) return { kind: 'invalid', reason: `update_backup of ${backupId}: unknown state ${JSON.stringify(args.state ?? null)}` };
       const backupType = args.backup_type === 'full' || args.backup_type === 'incremental' ? args.backup_type : undefined;

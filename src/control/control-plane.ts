@@ -281,7 +281,7 @@ export class DbaasControlPlane {
 
   /** From the catalog's index (no read per record) and dbaas's state, newest first. */
   async listBackups(filter: { instanceId?: string } = {}): Promise<BackupView[]> {
-    const views = mergeBackups(await this.#summaries(), await this.state.list());
+    const views = mergeBackups(await this.#summaries(), await this.state.list((reason) => this.#warnOnce(reason)));
     return filter.instanceId ? views.filter((v) => v.instance_id === filter.instanceId) : views;
   }
 
@@ -311,7 +311,7 @@ export class DbaasControlPlane {
   async deleteBackup(id: string, options: { cascade?: boolean } = {}): Promise<{ view: BackupView; objectKey: string | null; deleted: DeletedBackup[] }> {
     const { view, request } = await this.showBackup(id);
     if (request && isRunning(request.state)) throw this.#running(id, request.state, request.instance_id);
-    const nodes = backupNodes(await this.#summaries(), await this.state.list());
+    const nodes = backupNodes(await this.#summaries(), await this.state.list((reason) => this.#warnOnce(reason)));
     const dependents = descendantsOf(id, nodes);
     if (dependents.length > 0 && !options.cascade) {
       throw new DeleteRefusedError(
@@ -349,7 +349,7 @@ export class DbaasControlPlane {
     rules: PurgeRules,
     options: { dryRun: boolean; now?: Date; onPlanned?: (plan: PurgePlan) => void; onDeleted?: (backup: PlannedBackup) => void },
   ): Promise<PurgeResult> {
-    const nodes = backupNodes(await this.#summaries(), await this.state.list());
+    const nodes = backupNodes(await this.#summaries(), await this.state.list((reason) => this.#warnOnce(reason)));
     const plan = planPurge(nodes, rules, options.now ?? new Date());
     const result: PurgeResult = { plan, deleted: [], failed: [] };
     options.onPlanned?.(plan);

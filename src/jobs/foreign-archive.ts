@@ -57,6 +57,14 @@ export interface ForeignArchiveRequest {
   objectKey?: string;
   /** What the requester says the checksum is (backup_info.checksum, --checksum): the store's must be the same. */
   checksum?: string | null;
+  /**
+   * The cluster name the archive's system.local holds, which Cassandra insists
+   * on at the restore's first start: Trove names a Cassandra cluster after its
+   * instance, so prepare's backup_info.instance_id (--source-cluster-name from
+   * the command line). Unset: this node's own, for an archive of a node
+   * configured alike.
+   */
+  sourceClusterName?: string | null;
 }
 
 /**
@@ -147,9 +155,8 @@ export async function findForeignArchive(ctx: JobContext, request: ForeignArchiv
     ...(encryption ? { encryption: encryption.info } : {}),
     data_directory_count: 1,
     cassandra_version: '',
-    // Unknown: assumed to be this node's own (an archive of a node configured alike). A different
-    // saved name stops Cassandra at start-up, and the restore then rolls back.
-    cluster_name: ctx.node.settings.clusterName,
+    // A wrong guess stops Cassandra at start-up ("Saved cluster name ... != configured name"), and the restore then rolls back.
+    cluster_name: request.sourceClusterName || ctx.node.settings.clusterName,
     ring: { text: '', tokens: [] },
     foreign: { algorithm: verifier.algorithm },
   };

@@ -1,13 +1,14 @@
-import { chown, mkdir, rm } from 'node:fs/promises';
+import { chown, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkReadable, readStages } from '../archive/archive-format.js';
 import { createThrottle } from '../archive/throttle.js';
 import { ByteMeter, DigestStream } from '../archive/digest-stream.js';
-import { extractArchive, type ExtractedFile, type ExtractResult } from '../archive/tar-extract.js';
+import { extractArchive, type ExtractedFile, type ExtractOptions, type ExtractResult } from '../archive/tar-extract.js';
 import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
+import { checkAdminCredentials } from '../cassandra/admin-credentials.js';
 import { freeSpace } from '../cassandra/data-layout.js';
 import { resolveDataOwner, type Owner } from '../cassandra/data-owner.js';
-import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, IncompatibleBackupError, InsufficientSpaceError, ServiceError, errorMessage } from '../errors.js';
+import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, ConfigError, IncompatibleBackupError, InsufficientSpaceError, ServiceError, errorMessage } from '../errors.js';
 import { formatBytes } from '../util/format-bytes.js';
 import { readYamlText, writeYamlText } from '../cassandra/yaml-editor.js';
 import { DirectorySwap, type SwapPlan } from './directory-swap.js';
@@ -39,6 +40,8 @@ export interface RestoreOptions {
   plan?: (ctx: JobContext, record: BackupRecord) => Promise<RestorePlan>;
 }
 
+type ExtractLimits = Pick<ExtractOptions, 'maxBytes' | 'declaredSize'>;
+
 /** Free space asked for beyond the data itself: file system slack, new SSTables at start-up. */
 const SPACE_MARGIN = 1.05;
 
@@ -52,6 +55,17 @@ const SPACE_MARGIN = 1.05;
  * after it, the old directories are put back and the node started again.
  */
 export async function restoreArchive(ctx: JobContext, backupId: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  await checkDataDirectories(ctx);
+  // Held from the first check to the end: a second restore is refused at once, not rolled back into the first.
+  const release = await RestoreJournal.lock(ctx.node, backupId);
+  try {
+    return await restoreLocked(ctx, backupId, options);
+  } finally {
+    await release();
+  }
+}
+
+async function restoreLocked(ctx: JobContext, backupId: string, options: RestoreOptions): Promise<RestoreResult> {
   const { settings, service } = ctx.node;
   const record = await loadRestorableRecord(ctx, backupId);
 
@@ -64,6 +78,8 @@ export async function restoreArchive(ctx: JobContext, backupId: string, options:
   // One object: everything in it is extracted. A chain: the files wanted from all of them.
   const extractedBytes = plan.members.length > 1 && plan.files ? plan.files.reduce((sum, f) => sum + f.size, 0) : record.raw_bytes;
   await checkFreeSpace(settings.dataFileDirectories, extractedBytes);
+  // Read only after the swap: a broken file found then would cost a roll-back.
+  await checkAdminCredentials(ctx.config.admin_credentials_file, options.rootPassword ?? null);
   // Also fails early when the status command cannot run at all.
   if (await service.isRunning()) await checkSameMajorVersion(ctx, record);
   else ctx.progress.step(`Cassandra is not running: the backup's version (${record.cassandra_version || 'not recorded'}) cannot be compared with this node's`);
@@ -89,7 +105,7 @@ export async function restoreArchive(ctx: JobContext, backupId: string, options:
       await mkdir(dir, { recursive: true, mode: 0o755 });
       if (owner) await chown(dir, owner.uid, owner.gid);
     }
-    extracted = await extractPlan(ctx, plan, fresh, owner);
+    extracted = await extractPlan(ctx, plan, fresh, owner, isForeignArchive(record) ? undefined : extractedBytes);
   } catch (err) {
     await removeFresh();
     await journal.finish();
@@ -170,8 +186,15 @@ async function checkStoredObject(ctx: JobContext, backupId: string, member: Back
  * directories, each object's SHA-256 verified as it streams, then checks
  * that every file wanted arrived once with its size and CRC-32.
  */
-async function extractPlan(ctx: JobContext, plan: RestorePlan, targets: string[], owner: Owner | undefined): Promise<ExtractResult> {
+/**
+ * `declaredBytes`: what the records declare the restore writes, the most it
+ * may write (undefined for a foreign archive, which declares nothing).
+ */
+async function extractPlan(ctx: JobContext, plan: RestorePlan, targets: string[], owner: Owner | undefined, declaredBytes: number | undefined): Promise<ExtractResult> {
   const wanted = plan.files ? new Map(plan.files.map((f) => [fileKey(f), f])) : undefined;
+  const limits: ExtractLimits = {
+    ...(wanted ? { declaredSize: (name: string, dir: number) => wanted.get(fileKey({ name, dir }))?.size } : {}),
+  };
   const written = new Map<string, ExtractedFile>();
   const total: ExtractResult = { files: 0, bytes: 0 };
   ctx.progress.begin('restore', plan.members.reduce((sum, m) => sum + m.stored_bytes, 0));
@@ -180,7 +203,8 @@ async function extractPlan(ctx: JobContext, plan: RestorePlan, targets: string[]
       const of = plan.members.length > 1 ? ` (${i + 1} of ${plan.members.length}: ${member.type} backup ${member.id})` : '';
       ctx.progress.step(`downloading and extracting ${member.object_key}${of}`);
       const select = wanted ? (name: string, dir: number) => wanted.get(fileKey({ name, dir }))?.stored_in === member.id : undefined;
-      const result = await extractMember(ctx, member, targets, owner, select, (file) => written.set(fileKey(file), file));
+      const left = declaredBytes === undefined ? {} : { maxBytes: declaredBytes - total.bytes };
+      const result = await extractMember(ctx, member, targets, owner, select, (file) => written.set(fileKey(file), file), { ...limits, ...left });
       total.files += result.files;
       total.bytes += result.bytes;
     }
@@ -211,6 +235,7 @@ async function extractMember(
   owner: Owner | undefined,
   select: ((name: string, dir: number) => boolean) | undefined,
   onFile: (file: ExtractedFile) => void,
+  limits: ExtractLimits,
 ): Promise<ExtractResult> {
   const digest = new DigestStream();
   const foreign = isForeignArchive(record);
@@ -229,6 +254,9 @@ async function extractMember(
     signal: ctx.signal,
     ...(select ? { select } : {}),
     onFile,
+    ...limits,
+    // Trove 13 archived with `tar -P`: absolute names in its node's data directory.
+    ...(foreign ? { stripSourceDataDirectory: true } : {}),
     // max_bandwidth limits the stored bytes read, as for a backup.
     transforms: [...throttled(ctx.config.max_bandwidth), new ByteMeter((n) => ctx.progress.advance(n)), digest, ...stages],
   }).catch((err: unknown) => {
@@ -304,5 +332,29 @@ async function checkSameMajorVersion(ctx: JobContext, record: BackupRecord): Pro
     throw new IncompatibleBackupError(
       `backup ${record.id} was taken on Cassandra ${record.cassandra_version} and this node runs ${nodeVersion}: restore it onto a node of the same major version (${major(record.cassandra_version) ?? '?'}.x), then upgrade`,
     );
+  }
+}
+
+/**
+ * Every data directory exists: one that does not is a typo or a volume not
+ * mounted, and restoring into a new directory there would put the data where
+ * the operator does not expect it. Created only when asked
+ * (restore_create_data_directories).
+ */
+async function checkDataDirectories(ctx: JobContext): Promise<void> {
+  for (const dir of ctx.node.settings.dataFileDirectories) {
+    const info = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw new ConfigError(`cannot read data directory ${dir} (data_file_directories in ${ctx.node.settings.file}): ${errorMessage(err)}`, { cause: err });
+    });
+    if (info?.isDirectory()) continue;
+    if (info) throw new ConfigError(`data directory ${dir} (data_file_directories in ${ctx.node.settings.file}) is not a directory`);
+    if (!ctx.config.restore_create_data_directories) {
+      throw new ConfigError(
+        `data directory ${dir} (data_file_directories in ${ctx.node.settings.file}) does not exist: a typo, or a volume that is not mounted? Fix cassandra.yaml or mount the volume; set restore_create_data_directories: true to have the restore create it`,
+      );
+    }
+    ctx.progress.step(`creating data directory ${dir} (restore_create_data_directories)`);
+    await mkdir(dir, { recursive: true, mode: 0o755 });
   }
 }

@@ -6,6 +6,7 @@ import { AgentError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Progress } from '../util/progress.js';
 import { failpointActive } from '../util/failpoint.js';
+import { acquirePidLock } from '../util/pid-lock.js';
 
 /**
  * The steps of a restore that a crash can interrupt, in order. Up to
@@ -45,6 +46,17 @@ export class RestoreJournal {
     return path.join(path.dirname(first), `.${path.basename(first)}.restore-journal.json`);
   }
 
+  /** The lock a restore holds from its first check to its end, beside the journal. */
+  static lockFileFor(node: CassandraNode): string {
+    const first = node.settings.dataFileDirectories[0]!;
+    return path.join(path.dirname(first), `.${path.basename(first)}.restore-lock`);
+  }
+
+  /** Taken by a restore: a second restore, or a recovery, is refused while its process lives. */
+  static lock(node: CassandraNode, backupId: string): Promise<() => Promise<void>> {
+    return acquirePidLock(RestoreJournal.lockFileFor(node), `a restore of backup ${backupId}`);
+  }
+
   /** Starts a journal; cassandra.yaml as it is now is kept beside it until the restore ends. */
   static async begin(node: CassandraNode, state: Omit<JournalState, 'step' | 'yaml_file'>, originalYaml: string): Promise<RestoreJournal> {
     const file = RestoreJournal.fileFor(node);
@@ -76,6 +88,17 @@ export class RestoreJournal {
    */
   static async recover(node: CassandraNode, progress: Progress): Promise<{ backupId: string; outcome: 'rolled back' | 'completed' } | undefined> {
     const file = RestoreJournal.fileFor(node);
+    if (!(await exists(file))) return undefined;
+    // A journal of a restore that still runs is not an interrupted one: refused while its process lives.
+    const release = await acquirePidLock(RestoreJournal.lockFileFor(node), 'the recovery of an interrupted restore');
+    try {
+      return await RestoreJournal.recoverLocked(node, file, progress);
+    } finally {
+      await release();
+    }
+  }
+
+  private static async recoverLocked(node: CassandraNode, file: string, progress: Progress): Promise<{ backupId: string; outcome: 'rolled back' | 'completed' } | undefined> {
     let state: JournalState;
     try {
       state = JSON.parse(await readFile(file, 'utf8')) as JournalState;

@@ -18,6 +18,8 @@ export interface StorageRequest {
   authToken?: string | null;
   /** The project whose object-store endpoint to use with authToken; the token's own when unset. */
   projectId?: string | null;
+  /** Told when the request's token is not used (the store speaks no Keystone): a line for the log. */
+  onTokenIgnored?: (why: string) => void;
 }
 
 /** The backend named by storage_strategy, for one request when it says more. */
@@ -67,12 +69,10 @@ function swiftAuth(config: AgentConfig, request: StorageRequest): SwiftAuthOptio
   if (config.swift_auth_version !== 1 && config.swift_auth_version !== 3) {
     throw new ConfigError(`swift_auth_version ${config.swift_auth_version} is not supported: use 1 (tempauth) or 3 (Keystone v3)`);
   }
-  if (request.authToken) {
-    if (config.swift_auth_version !== 3) {
-      throw new ConfigError(
-        'the request carries a Keystone token but swift_auth_version is 1: set swift_auth_version to 3 and swift_auth_url to Keystone (e.g. http://keystone:5000/v3)',
-      );
-    }
+  // Trove 18 puts the user's token in every request; a store that speaks no Keystone uses the agent's own credentials.
+  if (request.authToken && config.swift_auth_version === 1) {
+    request.onTokenIgnored?.('the request carries a Keystone token, and swift_auth_version is 1 (tempauth): the agent uses its own swift_user and swift_key instead');
+  } else if (request.authToken) {
     requireKeys(config, ['swift_auth_url']);
     return {
       authVersion: 'token',

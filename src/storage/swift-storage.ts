@@ -407,7 +407,8 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
           const manifest = segments.map((s) => ({ path: `/${options.container}/${s.name}`, etag: s.etag, size_bytes: s.size }));
           const response = await request('PUT', `${objectPath(key)}?multipart-manifest=put`, {
             body: JSON.stringify(manifest),
-            headers: { 'Content-Type': 'application/json', ...metaHeaders(meta) },
+            // The object's type (what a download shows), as Trove's own manifests have it; Swift reads the body as JSON anyway.
+            headers: { 'Content-Type': 'application/octet-stream', ...metaHeaders(meta) },
             ...(signal ? { signal } : {}),
           });
           if (response.status !== 201) throw await failure(`SLO manifest of ${key}`, response);

@@ -256,6 +256,16 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
       expect(await readFile(target.node.sim!.cassandraYaml, 'utf8')).to.equal(before);
     });
 
+    itInEncryptedMode('refuses a prepare whose backup id is a path, and tells the conductor: failed to spawn', async () => {
+      const target = await nodeWithAgent('bad-prepare', { seed: 14 });
+      await plane.guest(target.instanceId, key, context).prepare({
+        backupInfo: { id: '../../etc/passwd', instance_id: target.instanceId, location: 'file:///etc/passwd', type: 'full', checksum: 'x' },
+      });
+      const refused = await target.agent.waitForLog((l) => l.event === 'prepare.refused', 30_000, 'prepare.refused');
+      expect(String(refused.reason)).to.match(/etc\/passwd/);
+      await plane.waitForReport((r) => r.method === 'heartbeat' && r.args.instance_id === target.instanceId && (r.args.payload as { service_status: string }).service_status === 'failed to spawn', 15_000, 'failed to spawn');
+    });
+
     itInEncryptedMode('refuses a second job while one runs, with a FAILED report saying why', async () => {
       const { instanceId } = await nodeWithAgent('busy', { tables: TABLES, seed: 6 }, (node) => ({ nodetool_command: slowSnapshot(node, 4) }));
       const first = randomUUID();

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
@@ -121,6 +121,23 @@ describe('guest-agent on bad input', function () {
       await expectRestoreRefused('tamper-2', /the stored object's SHA-256 is [0-9a-f]{64}, the catalog says [0-9a-f]{64}; the object is corrupt, restore another backup/);
     });
 
+    let template: Promise<BackupRecord> | undefined;
+    /** A hand-made archive and record in the store, as a hostile or damaged backup would be: no file manifest. */
+    const plantArchive = async (id: string, entries: Parameters<typeof tarOf>[0], rawBytes: number) => {
+      const chunks: Buffer[] = [];
+      for await (const c of tarOf(entries)) chunks.push(c as Buffer);
+      const object = Buffer.concat(chunks);
+      await mkdir(stores.storePath, { recursive: true });
+      await writeFile(path.join(stores.storePath, `${id}.tar`), object);
+      template ??= backup('plant-template');
+      const rec = await template;
+      await writeRecord({
+        ...rec, files: undefined, id, object_key: `${id}.tar`, compression: 'none', file_count: entries.length, raw_bytes: rawBytes,
+        stored_bytes: object.length, sha256: createHash('sha256').update(object).digest('hex'),
+        location: `file://${path.join(stores.storePath, `${id}.tar`)}`,
+      });
+    };
+
     for (const [label, entry] of [
       ["a '..' entry", { name: 'shop/../../../escaped', body: 'x' }],
       ['an absolute path', { name: '/tmp/cga-escaped/file', body: 'x' }],
@@ -130,22 +147,70 @@ describe('guest-agent on bad input', function () {
     ] as const) {
       it(`refuses an archive with ${label}, node untouched`, async () => {
         const id = `hostile-${label.replace(/[^a-z]+/g, '-').replace(/^-|-$/g, '')}`;
-        const chunks: Buffer[] = [];
-        for await (const c of tarOf([{ name: 'shop/t-00000000000000000000000000000000/ok', body: 'fine' }, entry])) chunks.push(c as Buffer);
-        const object = Buffer.concat(chunks);
-        await mkdir(stores.storePath, { recursive: true });
-        await writeFile(path.join(stores.storePath, `${id}.tar`), object);
-        const template = await readRecord('trunc-1');
-        await writeRecord({
-          // Made by hand, as a hostile archive would be: no file manifest.
-          ...template, files: undefined, id, object_key: `${id}.tar`, compression: 'none', file_count: 2, raw_bytes: 100,
-          stored_bytes: object.length, sha256: createHash('sha256').update(object).digest('hex'),
-          location: `file://${path.join(stores.storePath, `${id}.tar`)}`,
-        });
+        await plantArchive(id, [{ name: 'shop/t-00000000000000000000000000000000/ok', body: 'fine' }, entry], 100);
         await expectRestoreRefused(id, /refusing TAR entry '.*': /);
         expect(await readdir('/tmp').then((n) => n.includes('cga-escaped'))).to.equal(false);
       });
     }
+
+    it('stops an archive that holds more than its record declares before it fills the disk', async () => {
+      // 4 MiB of zeros whose record claims 1 KiB (an archive of zeros gzips to almost nothing).
+      await plantArchive('liar-1', [{ name: 'shop/t-00000000000000000000000000000000/na-1-big-Data.db', body: '\0'.repeat(4 * 1024 * 1024) }], 1024);
+      await expectRestoreRefused('liar-1', /refusing TAR entry 'shop\/t-0{32}\/na-1-big-Data\.db' \(4194304 bytes\): the archive holds more than the 1024 bytes its record declares/);
+    });
+
+    it('refuses a name with a newline, printed escaped so that it cannot forge a line of the output', async () => {
+      await plantArchive('newline-1', [{ name: 'shop/t-00000000000000000000000000000000/na-1-big-Data.db\nrestore of newline-1 COMPLETED', body: 'x' }], 100);
+      const refused = await expectRestoreRefused('newline-1', /its name holds a control character/);
+      expect(refused.stderr.split('\n').filter((line) => line.startsWith('restore of newline-1 COMPLETED'))).to.deep.equal([]);
+    });
+
+    it('refuses, before stopping the node, a restore whose admin_credentials_file is a directory or holds garbage', async () => {
+      const config = yaml.load(await readFile(target.configFile, 'utf8')) as Record<string, unknown>;
+      const badConfig = path.join(base, 'bad-credentials.yaml');
+      const credentials = path.join(base, 'credentials-as-dir');
+      await mkdir(credentials, { recursive: true });
+      await writeFile(badConfig, yaml.dump({ ...config, admin_credentials_file: credentials }), { mode: 0o600 });
+      await backup('cred-1');
+      const asDirectory = await runAgent(['restore', '--config', badConfig, '--backup-id', 'cred-1']);
+      expect(asDirectory.exitCode, 'a configuration error').to.equal(2);
+      expect(asDirectory.stderr).to.match(/credentials-as-dir \(admin_credentials_file\) is not a regular file/);
+      expect(asDirectory.stderr).not.to.match(/stopping Cassandra/);
+      const garbage = path.join(base, 'credentials-garbage.json');
+      await writeFile(garbage, 'not json', { mode: 0o600 });
+      await writeFile(badConfig, yaml.dump({ ...config, admin_credentials_file: garbage }), { mode: 0o600 });
+      const asGarbage = await runAgent(['restore', '--config', badConfig, '--backup-id', 'cred-1']);
+      expect(asGarbage.exitCode, 'a configuration error').to.equal(2);
+      expect(asGarbage.stderr).to.match(/credentials-garbage\.json \(admin_credentials_file\) is not \{"username": \.\.\., "password": \.\.\.\}/);
+      expect(asGarbage.stderr).not.to.match(/stopping Cassandra/);
+      expect(await target.sim!.isRunning()).to.equal(true);
+    });
+
+    it('refuses a second restore while one runs, at once, naming the first and its pid', async () => {
+      await backup('twice-1');
+      const first = runAgent(['restore', '--config', target.configFile, '--backup-id', 'twice-1']);
+      const lock = path.join(path.dirname(target.dataDirs[0]!), `.${path.basename(target.dataDirs[0]!)}.restore-lock`);
+      for (let i = 0; i < 200 && !(await readFile(lock, 'utf8').then(() => true, () => false)); i += 1) await new Promise((r) => setTimeout(r, 25));
+      const second = await runAgent(['restore', '--config', target.configFile, '--backup-id', 'twice-1']);
+      expect(second.exitCode).to.equal(1);
+      expect(second.stderr).to.match(/a restore of backup twice-1 is running \(pid \d+, since /);
+      const done = await first;
+      expect(done.exitCode, done.stderr).to.equal(0);
+      expect(await target.sim!.isRunning()).to.equal(true);
+      expect(await restoreLeftovers(target)).to.deep.equal([]);
+    });
+
+    it('refuses a data directory that does not exist, unless restore_create_data_directories asks for it', async () => {
+      await backup('nodir-1');
+      const node = await createNodeUnderTest(path.join(base, 'node-nodir'), stores, { seed: 9 });
+      const cassandraYaml = yaml.load(await readFile(node.sim!.cassandraYaml, 'utf8')) as Record<string, unknown>;
+      const missing = path.join(base, 'node-nodir', 'unmounted-volume', 'data');
+      await writeFile(node.sim!.cassandraYaml, yaml.dump({ ...cassandraYaml, data_file_directories: [missing] }));
+      const refused = await runAgent(['restore', '--config', node.configFile, '--backup-id', 'nodir-1']);
+      expect(refused.exitCode, 'a configuration error').to.equal(2);
+      expect(refused.stderr).to.match(/data directory .*unmounted-volume\/data \(data_file_directories in .*\) does not exist: a typo, or a volume that is not mounted\?/);
+      expect(await readdir(path.join(base, 'node-nodir')).then((names) => names.includes('unmounted-volume'))).to.equal(false);
+    });
 
     it('refuses when the disk has too little free space for the restore', async function () {
       if (process.getuid?.() !== 0) this.skip(); // mounting a small tmpfs needs root
@@ -163,10 +228,17 @@ describe('guest-agent on bad input', function () {
     it('stops cleanly on a full disk during extraction (no space left on device)', async function () {
       if (process.getuid?.() !== 0) this.skip();
       const rec = await backup('space-2');
-      const small = await nodeOnTmpfs('full-node', 1024 * 1024);
-      // A record that understates its size passes the free-space check, as a
-      // disk filling up from elsewhere during the restore would.
-      await writeRecord({ ...rec, raw_bytes: 1000 });
+      const small = await nodeOnTmpfs('full-node', 64 * 1024 * 1024);
+      // Room for 1.06 × the data, which passes the free-space check (1.05 ×),
+      // but a tmpfs gives each file whole 4 KiB pages: the files do not fit.
+      const PAGE = 4096;
+      const pages = (rec.files ?? []).reduce((sum, f) => sum + Math.ceil(f.size / PAGE) * PAGE, 0);
+      const room = Math.ceil((rec.raw_bytes * 1.06) / PAGE) * PAGE;
+      expect(pages, 'the files need more pages than the room left').to.be.above(room);
+      const mount = path.join(base, 'full-node-mnt');
+      const fs = await statfs(mount);
+      const used = (fs.blocks - fs.bfree) * fs.bsize;
+      await run('mount', ['-o', `remount,size=${used + room}`, mount]);
       try {
         await expectRestoreRefused('space-2', /cannot extract .*: no space left on device/, small);
       } finally {

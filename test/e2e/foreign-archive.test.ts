@@ -43,6 +43,19 @@ find . -path "*/snapshots/$2/*" -type f -printf '%P\\n' | sort \\
   | encrypt \\
   | swift upload "\${@:5}" --object-name "$3" "$4" -`;
 
+/**
+ * Trove 13's NodetoolSnapshot backup, as its cassandra_impl runs it: the
+ * snapshot's *.db files by their absolute paths (tar -P), the snapshot
+ * directory taken out of each name, gzip, openssl enc; uploaded as one
+ * object <id>.tar.gz.enc. Arguments: data directory, snapshot tag, object, container.
+ */
+const TROVE13_PIPELINE = `set -euo pipefail
+mapfile -t files < <(find "$1" -path "*/snapshots/$2/*" -type f -name '*.db' | sort)
+tar --transform="s#snapshots/$2/##" -cpPf - -C "$1" "\${files[@]}" \
+  | gzip \
+  | openssl enc -aes-256-cbc -salt -md sha256 -pass "pass:$TROVE_KEY" \
+  | swift upload --object-name "$3" "$4" -`;
+
 /** Trove's backup_aes_cbc_key in these tests. */
 const TROVE_KEY = 'trove-backup-passphrase-for-tests';
 
@@ -62,6 +75,9 @@ interface ForeignArchive {
   files: Map<string, string>;
 }
 
+
+/** The Trove instance the archives come from: also its Cassandra cluster's name, as Trove sets it. */
+const SOURCE_CLUSTER = 'trove-source-instance';
 describe('guest-agent restore of an archive without a catalog record (Trove layout, real Swift)', function () {
   this.timeout(240_000);
   const run = `${process.pid}-${Date.now().toString(36)}`;
@@ -132,7 +148,8 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
 
   before(async () => {
     base = await makeTempDir('foreign');
-    source = await createNodeUnderTest(path.join(base, 'source'), { storePath: path.join(base, 'unused-local-store') }, { tables: TABLES, seed: 41 });
+    // Trove names a Cassandra cluster after its instance: the source's system.local saves that name.
+    source = await createNodeUnderTest(path.join(base, 'source'), { storePath: path.join(base, 'unused-local-store') }, { tables: TABLES, seed: 41, clusterName: SOURCE_CLUSTER });
     await source.sim!.start();
     slo = await uploadFromSnapshot(`trove-slo-${run}`, ['--use-slo', '-S', String(SEGMENT_SIZE)]);
   });
@@ -162,7 +179,7 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
     await target.sim!.start();
     const before = await digestTree(target.dataDirs[0]!);
 
-    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', slo.id]);
+    const restore = await runAgent(['restore', '--source-cluster-name', SOURCE_CLUSTER, '--config', target.configFile, '--backup-id', slo.id]);
     expect(restore.exitCode, restore.stderr).to.equal(0);
     expect(restore.stderr).to.contain(`backup ${slo.id} has no catalog record`);
     expect(restore.stderr).to.contain(`verified by its ETag ${slo.etag}`);
@@ -187,7 +204,7 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
     const target = await newNode('target-tampered', 52);
     await target.sim!.start();
     const before = await digestTree(target.dataDirs[0]!);
-    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', tampered.id]);
+    const restore = await runAgent(['restore', '--source-cluster-name', SOURCE_CLUSTER, '--config', target.configFile, '--backup-id', tampered.id]);
     expect(restore.exitCode, restore.stderr).to.equal(1);
     expect(restore.stderr).to.contain(`segment 2 of ${segments.length} of ${tampered.objectKey} (${container}_segments/${replaced}) was replaced after the upload`);
     expect(await digestTree(target.dataDirs[0]!)).to.deep.equal(before);
@@ -200,7 +217,7 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
     await target.sim!.start();
     const before = await digestTree(target.dataDirs[0]!);
     const wrong = 'a'.repeat(32);
-    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', slo.id, '--checksum', wrong]);
+    const restore = await runAgent(['restore', '--source-cluster-name', SOURCE_CLUSTER, '--config', target.configFile, '--backup-id', slo.id, '--checksum', wrong]);
     expect(restore.exitCode, restore.stderr).to.equal(1);
     expect(restore.stderr).to.contain(`${slo.objectKey} has ETag ${slo.etag} (the MD5 of the`);
     expect(restore.stderr).to.contain(`but the checksum given for it is ${wrong}`);
@@ -212,7 +229,7 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
     const whole = await uploadFromSnapshot(`trove-whole-${run}`, []);
     const target = await newNode('target-whole', 54);
     await target.sim!.start();
-    const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', whole.id, '--checksum', whole.etag]);
+    const restore = await runAgent(['restore', '--source-cluster-name', SOURCE_CLUSTER, '--config', target.configFile, '--backup-id', whole.id, '--checksum', whole.etag]);
     expect(restore.exitCode, restore.stderr).to.equal(0);
     expect(restore.stderr).to.contain(`verified by its ETag ${whole.etag} (the MD5 of the object)`);
     await expectRestored(target, whole);
@@ -227,7 +244,7 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
     /** The node as a refused restore must leave it: same files, still running, nothing beside it. */
     async function expectRefused(target: NodeUnderTest, id: string, exitCode: number, message: RegExp, env: NodeJS.ProcessEnv = {}): Promise<void> {
       const before = await digestTree(target.dataDirs[0]!);
-      const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', id], env);
+      const restore = await runAgent(['restore', '--source-cluster-name', SOURCE_CLUSTER, '--config', target.configFile, '--backup-id', id], env);
       expect(restore.exitCode, restore.stderr).to.equal(exitCode);
       expect(restore.stderr).to.match(message);
       expect(restore.stderr + restore.stdout).not.to.include(TROVE_KEY);
@@ -240,7 +257,7 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
       expect((await segmentsOf(encrypted)).length, 'segments of the uploaded archive').to.be.at.least(3);
       const target = await newNode('target-enc-sha256', 55);
       await target.sim!.start();
-      const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', encrypted.id], { GUEST_AGENT_TROVE_BACKUP_AES_CBC_KEY: TROVE_KEY });
+      const restore = await runAgent(['restore', '--source-cluster-name', SOURCE_CLUSTER, '--config', target.configFile, '--backup-id', encrypted.id], { GUEST_AGENT_TROVE_BACKUP_AES_CBC_KEY: TROVE_KEY });
       expect(restore.exitCode, restore.stderr).to.equal(0);
       expect(restore.stderr).to.contain(`restoring ${encrypted.objectKey} from swift storage, verified by its ETag ${encrypted.etag}`);
       expect(restore.stderr).to.contain('decrypted with trove_backup_aes_cbc_key (EVP_BytesToKey with SHA-256)');
@@ -253,7 +270,7 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
       const md5 = await uploadFromSnapshot(`trove-enc-md5-${run}`, [], { kdf: OPENSSL_KDF.md5, suffix: '.gz.enc' });
       const target = await newNode('target-enc-md5', 57, { trove_backup_aes_cbc_key: TROVE_KEY });
       await target.sim!.start();
-      const restore = await runAgent(['restore', '--config', target.configFile, '--backup-id', md5.id, '--checksum', md5.etag]);
+      const restore = await runAgent(['restore', '--source-cluster-name', SOURCE_CLUSTER, '--config', target.configFile, '--backup-id', md5.id, '--checksum', md5.etag]);
       expect(restore.exitCode, restore.stderr).to.equal(0);
       expect(restore.stderr).to.contain('decrypted with trove_backup_aes_cbc_key (EVP_BytesToKey with MD5)');
       await expectRestored(target, md5);
@@ -311,7 +328,7 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
     const before = plane.reports.length;
     const location = `${swiftTestAccount.authUrl.replace(/\/auth\/v1\.0$/, '')}/v1/AUTH_test/${container}/${archive.objectKey}`;
     await plane.guest(instanceId, undefined, { request_id: `req-${name}` }).prepare({
-      backupInfo: { id: archive.id, instance_id: 'trove-source-instance', location, type: 'full', checksum: archive.etag },
+      backupInfo: { id: archive.id, instance_id: SOURCE_CLUSTER, location, type: 'full', checksum: archive.etag },
     });
     const heartbeat = (status: string) => (r: { method: string; args: Record<string, unknown> }) =>
       plane!.reports.indexOf(r as never) >= before &&
@@ -329,6 +346,30 @@ describe('guest-agent restore of an archive without a catalog record (Trove layo
     await plane!.waitForReport(heartbeat('healthy'), 30_000, 'healthy heartbeat');
     expect(serving.logs.some((l) => typeof l.step === 'string' && l.step.includes(`backup ${slo.id} has no catalog record`))).to.equal(true);
     await expectRestored(target, slo);
+    expect(await restoreLeftovers(target)).to.deep.equal([]);
+  });
+
+  it("restores a Trove 13 archive (tar -P: absolute names; only *.db; gzip + openssl) byte for byte through prepare onto a node of another cluster name", async () => {
+    const id = `trove13-${run}`;
+    const objectKey = `${id}.tar.gz.enc`;
+    const snapshot = await source.sim!.nodetool(['snapshot', '-t', id]);
+    expect(snapshot.exitCode, snapshot.stderr).to.equal(0);
+    const files = new Map<string, string>();
+    try {
+      for (const file of (await findSnapshotFiles(source.dataDirs, id)).files) {
+        if (file.fileName.endsWith('.db')) files.set(file.entryName, createHash('sha256').update(await readFile(file.sourcePath)).digest('hex'));
+      }
+      await execa('bash', ['-c', TROVE13_PIPELINE, 'trove13', source.dataDirs[0]!, id, objectKey, container], { env: { ...swiftEnv, TROVE_KEY }, timeout: 120_000 });
+    } finally {
+      await source.sim!.nodetool(['clearsnapshot', '-t', id]);
+    }
+    const listing = await execa('bash', ['-c', `swift download -o - "$1" "$2" | openssl enc -d -aes-256-cbc -md sha256 -pass "pass:$TROVE_KEY" | gunzip | tar -tPf - | head -n 1`, 'list', container, objectKey], { env: { ...swiftEnv, TROVE_KEY } });
+    expect(listing.stdout, 'members are named by their absolute paths').to.match(new RegExp(`^${source.dataDirs[0]!}/`));
+    const archive: ForeignArchive = { id, objectKey, etag: await etagOf(objectKey), files };
+    const { target, serving, heartbeat } = await prepareFrom(archive, 'trove13-dst', 61, { trove_backup_aes_cbc_key: TROVE_KEY });
+    expect(serving.logs.find((l) => l.event === 'prepare.failed'), serving.stderr).to.equal(undefined);
+    await plane!.waitForReport(heartbeat('healthy'), 30_000, 'healthy heartbeat');
+    await expectRestored(target, archive);
     expect(await restoreLeftovers(target)).to.deep.equal([]);
   });
 

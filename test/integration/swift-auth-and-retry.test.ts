@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import type { AgentConfig } from '../../src/config/config-schema.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import { ConfigError, StorageAuthError, StorageError } from '../../src/errors.js';
+import { StorageAuthError, StorageError } from '../../src/errors.js';
 import { createStorage, type StorageRequest } from '../../src/storage/create-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { createSwiftStorage, type SwiftTransferOptions } from '../../src/storage/swift-storage.js';
@@ -211,9 +211,13 @@ describe("swift: the request's own token (Trove 18)", function () {
     }
   });
 
-  it('refuses a request token when Swift is configured for auth v1', async () => {
-    const config = await swiftConfig(container, { GUEST_AGENT_SWIFT_AUTH_URL: swiftTestAccount.authUrl, GUEST_AGENT_SWIFT_USER: 'u', GUEST_AGENT_SWIFT_KEY: 'k' });
-    expect(() => createStorage(config, { authToken: 'some-token' })).to.throw(ConfigError, /swift_auth_version is 1: set swift_auth_version to 3/);
+  it("uses the agent's own tempauth credentials, and says so, when a request from Trove 18 carries a Keystone token and Swift speaks auth v1", async () => {
+    const config = await swiftConfig(container, { GUEST_AGENT_SWIFT_AUTH_URL: swiftTestAccount.authUrl, GUEST_AGENT_SWIFT_USER: swiftTestAccount.user, GUEST_AGENT_SWIFT_KEY: swiftTestAccount.key });
+    const notices: string[] = [];
+    const storage = createStorage(config, { authToken: 'a-keystone-token-of-the-user', onTokenIgnored: (why) => notices.push(why) });
+    const put = await storage.put('tok-v1.tar', Readable.from([Buffer.from('with tempauth')]), {});
+    expect(put.size).to.equal('with tempauth'.length);
+    expect(notices).to.deep.equal(['the request carries a Keystone token, and swift_auth_version is 1 (tempauth): the agent uses its own swift_user and swift_key instead']);
   });
 });
 

@@ -170,12 +170,17 @@ async function keysIn(storage: Storage, prefix: string): Promise<string[]> {
   return keys;
 }
 
-/** The segment paths a Static Large Object's manifest lists, in its order, read straight from Swift. */
-async function manifestPaths(container: string, key: string): Promise<string[]> {
+/** A request straight to the test Swift, behind the backend's back. */
+async function swiftRequest(method: string, pathAndQuery: string): Promise<Response> {
   const login = await fetch(swiftTestAccount.authUrl, { headers: { 'X-Auth-User': swiftTestAccount.user, 'X-Auth-Key': swiftTestAccount.key } });
   const token = login.headers.get('x-auth-token')!;
   const storageUrl = login.headers.get('x-storage-url')!;
-  const response = await fetch(`${storageUrl}/${container}/${key}?multipart-manifest=get`, { headers: { 'X-Auth-Token': token } });
+  return fetch(`${storageUrl}/${pathAndQuery}`, { method, headers: { 'X-Auth-Token': token } });
+}
+
+/** The segment paths a Static Large Object's manifest lists, in its order, read straight from Swift. */
+async function manifestPaths(container: string, key: string): Promise<string[]> {
+  const response = await swiftRequest('GET', `${container}/${key}?multipart-manifest=get`);
   expect(response.status).to.equal(200);
   return ((await response.json()) as { name: string }[]).map((s) => s.name);
 }
@@ -219,6 +224,8 @@ describe('swift: segments sent in parallel', function () {
     expect(gate.maxOpen).to.equal(3);
     expect(result.size).to.equal(size);
     expect(await manifestPaths(container, 'ooo.tar')).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7].map((i) => `/${container}/ooo_0000000${i}`));
+    // What a download shows, as for Trove's own backups.
+    expect((await swiftRequest('HEAD', `${container}/ooo.tar`)).headers.get('content-type')).to.equal('application/octet-stream');
     expect(sha256(await readAll(await storage.get('ooo.tar')))).to.equal(digest);
   });
 

@@ -17,9 +17,9 @@ describe('safe TAR extraction', () => {
   });
   afterEach(() => removeDir(dir));
 
-  const refused = async (entries: TestEntry[]): Promise<string> => {
+  const refused = async (entries: TestEntry[], declaredSize?: (name: string) => number | undefined): Promise<string> => {
     try {
-      await extractArchive(tarOf(entries), { targets: [target] });
+      await extractArchive(tarOf(entries), { targets: [target], ...(declaredSize ? { declaredSize } : {}) });
     } catch (err) {
       expect(err).to.be.instanceOf(ArchiveError);
       return (err as Error).message;
@@ -74,6 +74,59 @@ describe('safe TAR extraction', () => {
     expect(await refused([{ name: 'etc/passwd', body: 'x' }])).to.match(/not laid out as <keyspace>\/<table-dir>\/<file> or <keyspace>\/<table-dir>\/\.<index>\/<file>$/);
     expect(await refused([{ name: 'shop/t-1/other/na-1-big-Data.db', body: 'x' }])).to.match(/not laid out as/);
     expect(await refused([{ name: 'shop/t-1/.orders_by_customer/deeper/na-1-big-Data.db', body: 'x' }])).to.match(/not laid out as/);
+  });
+
+  it('refuses, before writing it, an entry past the bytes the record declares, so a lying record cannot fill the disk', async () => {
+    const entries = [
+      { name: 'ks/t-1/na-1-big-Data.db', body: 'a'.repeat(600) },
+      { name: 'ks/t-1/na-2-big-Data.db', body: 'b'.repeat(600) },
+    ];
+    let message = '';
+    await extractArchive(tarOf(entries), { targets: [target], maxBytes: 1000 }).catch((err: Error) => (message = err.message));
+    expect(message).to.equal("refusing TAR entry 'ks/t-1/na-2-big-Data.db' (600 bytes): the archive holds more than the 1000 bytes its record declares; the object or its record was damaged or tampered with, restore another backup");
+    expect(await readdir(path.join(target, 'ks/t-1'))).to.deep.equal(['na-1-big-Data.db']);
+    await removeDir(target);
+    await mkdir(target);
+    expect(await extractArchive(tarOf(entries), { targets: [target], maxBytes: 1200 })).to.deep.equal({ files: 2, bytes: 1200 });
+  });
+
+  it('refuses, before writing it, a file whose size is not the one its manifest declares', async () => {
+    const declaredSize = (name: string) => (name === 'ks/t-1/na-1-big-Data.db' ? 10 : undefined);
+    expect(await refused([{ name: 'ks/t-1/na-1-big-Data.db', body: 'z'.repeat(5000) }], declaredSize)).to.equal(
+      "refusing TAR entry 'ks/t-1/na-1-big-Data.db': it holds 5000 bytes, the manifest says 10; the object or its record was damaged or tampered with, restore another backup",
+    );
+    expect(await readdir(target), 'nothing written').to.deep.equal([]);
+  });
+
+  it('refuses a name with a control character, and prints it escaped so that it cannot forge a line of the log', async () => {
+    const message = await refused([{ name: 'ks/t-1/na-1-big-Data.db\nrestore of b1 COMPLETED', body: 'x' }]);
+    expect(message).to.equal("refusing TAR entry 'ks/t-1/na-1-big-Data.db\\nrestore of b1 COMPLETED': its name holds a control character, which Cassandra never writes");
+    expect(message).not.to.include('\n');
+    expect(await refused([{ name: 'ks/t-1/\u001b[2Jna-1-big-Data.db', body: 'x' }])).to.match(/^refusing TAR entry 'ks\/t-1\/\\u001b\[2Jna-1-big-Data\.db': its name holds a control character/);
+  });
+
+  describe("Trove 13's tar -P archives (absolute names in the source node's data directory)", () => {
+    const T = 'local-7ad54392bcdd35a684174e047860b377';
+    const strip = async (entries: TestEntry[]): Promise<string> =>
+      extractArchive(tarOf(entries), { targets: [target], stripSourceDataDirectory: true }).then(() => 'extracted', (err: Error) => err.message);
+
+    it('takes the data directory learned from the first member off every name', async () => {
+      expect(await strip([
+        { name: `/var/lib/cassandra/data/system/${T}/na-1-big-Data.db`, body: 'system' },
+        { name: '/var/lib/cassandra/data/shop/o-0123456789abcdef0123456789abcdef/.o_by_c/na-2-big-Data.db', body: 'index' },
+      ])).to.equal('extracted');
+      expect(await readFile(path.join(target, `system/${T}/na-1-big-Data.db`), 'utf8')).to.equal('system');
+      expect(await readFile(path.join(target, 'shop/o-0123456789abcdef0123456789abcdef/.o_by_c/na-2-big-Data.db'), 'utf8')).to.equal('index');
+    });
+
+    it('refuses a member outside that directory, a climb with .., and an absolute name that is no data file', async () => {
+      expect(await strip([{ name: `/var/lib/cassandra/data/system/${T}/na-1-big-Data.db`, body: 'a' }, { name: `/etc/cron.d/system/${T}/x`, body: 'b' }]))
+        .to.equal(`refusing TAR entry '/etc/cron.d/system/${T}/x': it is outside /var/lib/cassandra/data/, the source data directory of the archive's first member`);
+      expect(await strip([{ name: `/var/lib/cassandra/data/system/${T}/../../../../../etc/passwd`, body: 'a' }])).to.match(/climbs out of the data directory with '\.\.'$/);
+      expect(await strip([{ name: '/etc/passwd', body: 'a' }])).to.match(/an absolute name with no <keyspace>\/<table-dir>\/ in it/);
+      expect(await strip([{ name: `system/${T}/na-7-big-Data.db`, body: 'a' }, { name: `/var/lib/cassandra/data/system/${T}/na-8-big-Data.db`, body: 'b' }]))
+        .to.match(/an absolute name in an archive whose first members are relative$/);
+    });
   });
 
   it("restores a secondary index's SSTables into the index directory below their table", async () => {

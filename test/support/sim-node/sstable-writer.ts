@@ -72,7 +72,11 @@ export async function linkSSTable(ref: SSTableRef, targetDir: string): Promise<v
   await mkdir(targetDir, { recursive: true });
   for (const component of COMPONENTS) {
     const name = componentFileName(ref.generation, component);
-    await link(join(ref.dir, name), join(targetDir, name));
+    // Cassandra links the components it finds: an SSTable restored without
+    // its TOC.txt or Digest.crc32 (Trove 13 archived only *.db) is still one.
+    await link(join(ref.dir, name), join(targetDir, name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT' || component === 'Data.db') throw err;
+    });
   }
 }
 
