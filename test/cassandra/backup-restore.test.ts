@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import type cassandra from 'cassandra-driver';
 import { runAgent } from '../support/agent-runner.js';
 import { createFixture, readFixture, writeOrders, type FixtureRows } from '../support/cassandra-fixture.js';
 import { readCatalogRecord } from '../support/e2e-nodes.js';
 import { s3AgentSettings, swiftAgentSettings } from '../support/object-store-env.js';
-import { agentPassword, connect, createRealNode, writeRealAgentConfig, type RealNode } from '../support/real-cassandra.js';
+import { agentPassword, connect, createRealNode, withCql, writeRealAgentConfig, type RealNode } from '../support/real-cassandra.js';
 import { removeS3Bucket, removeSwiftContainer } from '../support/test-stores.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
@@ -20,14 +19,7 @@ async function agent(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Recor
   return run.json![args[0] === 'backup' ? 'backup' : args[0]!] as Record<string, unknown>;
 }
 
-async function rowsOf(node: RealNode, password: string): Promise<FixtureRows> {
-  const client = await connect(node.address, 'cassandra', password);
-  try {
-    return await readFixture(client);
-  } finally {
-    await client.shutdown();
-  }
-}
+const rowsOf = (node: RealNode, password: string): Promise<FixtureRows> => withCql(node, password, readFixture);
 
 describe('real Cassandra 4.0: backup and restore', function () {
   this.timeout(20 * 60_000);
@@ -48,12 +40,7 @@ describe('real Cassandra 4.0: backup and restore', function () {
     target = await createRealNode(root, 'target', { address: '127.0.0.2', yaml: VIEWS });
     await source.start();
     await target.start();
-    const client: cassandra.Client = await source.cql();
-    try {
-      await createFixture(client);
-    } finally {
-      await client.shutdown();
-    }
+    await withCql(source, sourcePassword, createFixture);
   });
 
   after(async () => {
@@ -82,13 +69,8 @@ describe('real Cassandra 4.0: backup and restore', function () {
 
     const password = await agentPassword(target);
     expect(await rowsOf(target, password)).to.deep.equal(before);
-    const client = await connect(target.address, 'cassandra', password);
-    try {
-      const local = await client.execute("SELECT cluster_name FROM system.local WHERE key = 'local'");
-      expect(local.rows[0]!.cluster_name).to.equal('instance-target');
-    } finally {
-      await client.shutdown();
-    }
+    const local = await withCql(target, password, (client) => client.execute("SELECT cluster_name FROM system.local WHERE key = 'local'"));
+    expect(local.rows[0]!.cluster_name).to.equal('instance-target');
     expect((await target.nodetool(['describecluster'])).stdout).to.match(/Name: instance-target/);
     const refused = await connect(target.address, 'cassandra', 'cassandra', 1).then((c) => c.shutdown().then(() => 'logged in'), (err: Error) => err.message);
     expect(refused, "the source's superuser password no longer logs in").to.match(/Provided username cassandra and\/or password are incorrect/);
@@ -107,12 +89,7 @@ describe('real Cassandra 4.0: backup and restore', function () {
     const backup = await agent(['backup', '--config', config, '--backup-id', 'swift-1']);
     expect(backup).to.include({ state: 'COMPLETED' });
 
-    const client = await connect(source.address, 'cassandra', sourcePassword);
-    try {
-      await writeOrders(client, 10_000, 50);
-    } finally {
-      await client.shutdown();
-    }
+    await withCql(source, sourcePassword, (client) => writeOrders(client, 10_000, 50));
     expect((await source.nodetool(['flush', 'shop'])).exitCode).to.equal(0);
     expect((await rowsOf(source, sourcePassword)).tables['shop.orders']).to.have.length(450);
 
@@ -128,14 +105,7 @@ describe('real Cassandra 4.0: backup and restore', function () {
     const full = await agent(['backup', '--config', sourceConfig, '--backup-id', 'd0']);
     expect(full).to.include({ type: 'full' });
 
-    const write = async (from: number) => {
-      const client = await connect(source.address, 'cassandra', sourcePassword);
-      try {
-        await writeOrders(client, from, 100);
-      } finally {
-        await client.shutdown();
-      }
-    };
+    const write = (from: number) => withCql(source, sourcePassword, (client) => writeOrders(client, from, 100));
     await write(20_000);
     const first = await agent(['backup', '--config', sourceConfig, '--backup-id', 'd1', '--incremental']);
     expect(first).to.include({ type: 'incremental', strategy: 'NodetoolDifferential' });

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { runAgent } from '../support/agent-runner.js';
 import { createFixture, readFixture, writeOrders, type FixtureRows } from '../support/cassandra-fixture.js';
 import { localRecordFile, readCatalogRecord } from '../support/e2e-nodes.js';
-import { agentPassword, connect, createRealNode, writeRealAgentConfig, type RealNode } from '../support/real-cassandra.js';
+import { agentPassword, createRealNode, withCql, writeRealAgentConfig, type RealNode } from '../support/real-cassandra.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
 const run = promisify(execFile);
@@ -27,21 +27,9 @@ describe('real Cassandra 4.0: several data directories, ownership, crashes and r
   let storePath: string;
   let password = 'cassandra';
 
-  const rows = async (): Promise<FixtureRows> => {
-    const client = await connect(node.address, 'cassandra', password);
-    try {
-      return await readFixture(client);
-    } finally {
-      await client.shutdown();
-    }
-  };
+  const rows = (): Promise<FixtureRows> => withCql(node, password, readFixture);
   const writeMore = async (from: number) => {
-    const client = await connect(node.address, 'cassandra', password);
-    try {
-      await writeOrders(client, from, 30);
-    } finally {
-      await client.shutdown();
-    }
+    await withCql(node, password, (client) => writeOrders(client, from, 30));
     expect((await node.nodetool(['flush', 'shop'])).exitCode).to.equal(0);
   };
 
@@ -60,12 +48,7 @@ describe('real Cassandra 4.0: several data directories, ownership, crashes and r
     await node.start();
     storePath = path.join(root, 'store');
     config = await writeRealAgentConfig(node, storePath);
-    const client = await node.cql();
-    try {
-      await createFixture(client);
-    } finally {
-      await client.shutdown();
-    }
+    await withCql(node, password, createFixture);
   });
 
   after(async () => {

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { runAgent } from '../support/agent-runner.js';
 import { createFixture, readFixture, writeOrders } from '../support/cassandra-fixture.js';
 import { readCatalogRecord } from '../support/e2e-nodes.js';
-import { agentPassword, connect, createRealNode, writeRealAgentConfig, type RealNode } from '../support/real-cassandra.js';
+import { agentPassword, createRealNode, withCql, writeRealAgentConfig, type RealNode } from '../support/real-cassandra.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
 /** Every file in the user keyspaces' backups/ directories (index subdirectories included). */
@@ -35,12 +35,7 @@ describe("real Cassandra 4.0: incremental backups from Cassandra's backups/ (inc
     node = await createRealNode(root, 'incremental', { address: '127.0.0.3', yaml: { enable_materialized_views: true, incremental_backups: true } });
     await node.start();
     config = await writeRealAgentConfig(node, path.join(root, 'store'), { backup_incremental_strategy: 'NodetoolIncremental' });
-    const client = await node.cql();
-    try {
-      await createFixture(client);
-    } finally {
-      await client.shutdown();
-    }
+    await withCql(node, 'cassandra', createFixture);
   });
 
   after(async () => {
@@ -48,14 +43,7 @@ describe("real Cassandra 4.0: incremental backups from Cassandra's backups/ (inc
     await removeDir(root);
   });
 
-  const write = async (from: number, count: number) => {
-    const client = await node.cql();
-    try {
-      await writeOrders(client, from, count);
-    } finally {
-      await client.shutdown();
-    }
-  };
+  const write = (from: number, count: number) => withCql(node, 'cassandra', (client) => writeOrders(client, from, count));
   const backup = async (id: string, ...flags: string[]) => {
     const run = await runAgent(['backup', '--config', config, '--backup-id', id, ...flags, '--json']);
     expect(run.exitCode, run.stderr).to.equal(0);
@@ -82,23 +70,15 @@ describe("real Cassandra 4.0: incremental backups from Cassandra's backups/ (inc
   it('restores full + incremental + incremental in place: the rows of the last backup, not those written after it', async () => {
     await write(6_000, 40);
     await backup('i2', '--incremental');
-    const client = await node.cql();
-    let expected;
-    try {
-      expected = await readFixture(client);
+    const expected = await withCql(node, 'cassandra', async (client) => {
+      const rows = await readFixture(client);
       await writeOrders(client, 7_000, 25);
-    } finally {
-      await client.shutdown();
-    }
+      return rows;
+    });
     expect(expected.tables['shop.orders']).to.have.length(480);
 
     const restore = await runAgent(['restore', '--config', config, '--backup-id', 'i2', '--json']);
     expect(restore.exitCode, restore.stderr).to.equal(0);
-    const after = await connect(node.address, 'cassandra', await agentPassword(node));
-    try {
-      expect(await readFixture(after)).to.deep.equal(expected);
-    } finally {
-      await after.shutdown();
-    }
+    expect(await withCql(node, await agentPassword(node), readFixture)).to.deep.equal(expected);
   });
 });

@@ -115,6 +115,16 @@ export async function connect(address: string, user: string, password: string, a
   }
 }
 
+/** Runs `work` in a CQL session on the node as `cassandra`/`password`, closed afterwards on every path. */
+export async function withCql<T>(node: Pick<RealNode, 'address'>, password: string, work: (client: cassandra.Client) => Promise<T>): Promise<T> {
+  const client = await connect(node.address, 'cassandra', password);
+  try {
+    return await work(client);
+  } finally {
+    await client.shutdown();
+  }
+}
+
 /** The agent's configuration for a real node, written 0600 next to it. */
 export async function writeRealAgentConfig(node: RealNode, storePath: string, extra: Record<string, unknown> = {}): Promise<string> {
   const file = path.join(node.dir, 'guest-agent.yaml');
