@@ -78,7 +78,7 @@ async function restoreLocked(ctx: JobContext, backupId: string, options: Restore
   // One object: everything in it is extracted. A chain: the files wanted from all of them.
   const extractedBytes = plan.members.length > 1 && plan.files ? plan.files.reduce((sum, f) => sum + f.size, 0) : record.raw_bytes;
   await checkFreeSpace(settings.dataFileDirectories, extractedBytes);
-  // Read only after the swap: a broken file found then would cost a roll-back.
+  // The identity reset reads it after the swap, where a broken file would cost a roll-back: checked now.
   await checkAdminCredentials(ctx.config.admin_credentials_file, options.rootPassword ?? null);
   // Also fails early when the status command cannot run at all.
   if (await service.isRunning()) await checkSameMajorVersion(ctx, record);
@@ -185,8 +185,6 @@ async function checkStoredObject(ctx: JobContext, backupId: string, member: Back
  * Extracts every member of the plan in order into the same fresh
  * directories, each object's SHA-256 verified as it streams, then checks
  * that every file wanted arrived once with its size and CRC-32.
- */
-/**
  * `declaredBytes`: what the records declare the restore writes, the most it
  * may write (undefined for a foreign archive, which declares nothing).
  */

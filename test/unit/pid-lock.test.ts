@@ -33,4 +33,11 @@ describe('the restore lock (a pid file)', () => {
     await release();
     expect(await readFile(file, 'utf8').then(() => 'present', () => 'removed')).to.equal('removed');
   });
+
+  it('takes over a lock whose pid now belongs to another process (started at another time)', async () => {
+    await writeFile(file, JSON.stringify({ pid: process.ppid, started: '1', what: 'a restore of backup before-the-reboot', since: '2026-01-01T00:00:00.000Z' }));
+    const release = await acquirePidLock(file, 'a restore of backup b4');
+    expect(JSON.parse(await readFile(file, 'utf8'))).to.include({ pid: process.pid, what: 'a restore of backup b4' });
+    await release();
+  });
 });
