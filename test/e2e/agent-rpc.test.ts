@@ -256,6 +256,14 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
       expect(await readFile(target.node.sim!.cassandraYaml, 'utf8')).to.equal(before);
     });
 
+    itInEncryptedMode('reports FAILED with the reason when the storage cannot even be set up, instead of leaving the backup NEW', async () => {
+      const { instanceId } = await nodeWithAgent('bad-storage', { seed: 15 }, () => ({ storage_strategy: 'swift', swift_auth_version: 3, swift_auth_url: '' }));
+      const id = randomUUID();
+      await plane.guest(instanceId, key, context).createBackup(backupInfo(id, instanceId));
+      const failed = await plane.waitForReport((r) => r.args.backup_id === id && r.args.state === 'FAILED', 30_000, 'FAILED');
+      expect(String(failed.args.reason)).to.match(/swift_auth_url/);
+    });
+
     itInEncryptedMode('refuses a prepare whose backup id is a path, and tells the conductor: failed to spawn', async () => {
       const target = await nodeWithAgent('bad-prepare', { seed: 14 });
       await plane.guest(target.instanceId, key, context).prepare({
