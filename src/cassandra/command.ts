@@ -33,10 +33,10 @@ const ERROR_LINE = /^(ERROR|FATAL)\b|^error:|Exception\b|^Caused by:/;
 /**
  * The lines of a command's output that say why it failed: from the last
  * ERROR line (a log's, such as Cassandra's system.log quoted by a start
- * script) the error and the exception after it, else the first error or
- * exception line and what follows it, else the last two lines. Java's stack frames are dropped: they say where,
- * not why. INFO lines logged after the error (Cassandra's shutdown) are not
- * what an operator needs to read.
+ * script), the error and the exception after it; else the first error or
+ * exception line and what follows it; else the last two lines. Java's stack
+ * frames are dropped (they say where, not why), and so are the INFO lines
+ * Cassandra logs after the error while it shuts down.
  */
 export function explainingLines(text: string): string[] {
   const lines = text.split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l) && !/^\s*\.\.\. \d+ more$/.test(l) && !l.startsWith('-- StackTrace --'));

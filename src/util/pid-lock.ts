@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { BusyError } from '../errors.js';
 
 interface LockOwner {
@@ -11,7 +12,7 @@ interface LockOwner {
 }
 
 /**
- * A lock file holding its owner's pid, made with O_EXCL so that two
+ * A lock file holding its owner's pid, made by link(2) so that two
  * processes never both hold it. A lock whose process is gone (a crash, a
  * SIGKILL) is stale and taken over: a crashed run never blocks the next one.
  * Resolves to the release, which removes the file only while it is still ours.
@@ -20,26 +21,26 @@ export async function acquirePidLock(file: string, what: string): Promise<() => 
   const started = processStartTime(process.pid);
   const mine: LockOwner = { pid: process.pid, ...(started ? { started } : {}), what, since: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt += 1) {
+    // Written whole under another name, then linked into place (link fails if the lock exists):
+    // nobody ever reads a lock file half-written.
+    const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await writeFile(draft, `${JSON.stringify(mine)}\n`, { mode: 0o600, flush: true });
     try {
-      const handle = await open(file, 'wx', 0o600);
-      try {
-        await handle.writeFile(`${JSON.stringify(mine)}\n`);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await link(draft, file);
       return async () => {
         const owner = await readOwner(file);
         if (owner?.pid === mine.pid && owner.since === mine.since) await unlink(file).catch(() => undefined);
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      await unlink(draft).catch(() => undefined);
     }
     const owner = await readOwner(file);
     if (owner && isAlive(owner)) {
       throw new BusyError(`${owner.what} is running (pid ${owner.pid}, since ${owner.since}); wait for it to end (lock ${file})`);
     }
-    // Stale (its process is gone) or unreadable (a crash while it was written): take it over.
+    // Stale (its process is gone) or not a lock's content: take it over.
     await unlink(file).catch(() => undefined);
   }
   throw new BusyError(`cannot take the lock ${file}: other processes keep taking it`);

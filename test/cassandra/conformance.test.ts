@@ -22,7 +22,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import yaml from 'js-yaml';
 import { createSimNode, stopAllSimNodes, type SimNode } from '../support/sim-node/index.js';
-import { connect, createRealNode, type RealNode } from '../support/real-cassandra.js';
+import { connect, createRealNode, withCql, type RealNode } from '../support/real-cassandra.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
 interface Outcome {
@@ -100,13 +100,10 @@ describe('the simulated node answers as a real Cassandra 4.0 node does', functio
     real = await createRealNode(root, 'real', { address: '127.0.0.4', clusterName: 'Test Cluster' });
     sim = await createSimNode({ root: path.join(root, 'sim'), tables: [{ keyspace: 'shop', table: 'orders', sstables: 0 }] });
     await Promise.all([real.start(), sim.start()]);
-    const client = await real.cql();
-    try {
+    await withCql(real, 'cassandra', async (client) => {
       await client.execute("CREATE KEYSPACE shop WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
       await client.execute('CREATE TABLE shop.orders (id int PRIMARY KEY, note text)');
-    } finally {
-      await client.shutdown();
-    }
+    });
     const simYaml = yaml.load(await readFile(sim.cassandraYaml, 'utf8')) as { storage_port: number };
     subjects = [
       {
@@ -116,14 +113,10 @@ describe('the simulated node answers as a real Cassandra 4.0 node does', functio
         systemLog: path.join(real.dir, 'logs/system.log'),
         listen: { host: real.address, port: 7000 },
         nodetool: async (args) => normalise(await real.nodetool(args)),
-        async write(rows) {
-          const c = await real.cql();
-          try {
+        write: (rows) =>
+          withCql(real, 'cassandra', async (c) => {
             for (let i = 0; i < rows; i += 1) await c.execute('INSERT INTO shop.orders (id, note) VALUES (?, ?)', [i, 'x'.repeat(100)], { prepare: true });
-          } finally {
-            await c.shutdown();
-          }
-        },
+          }),
         start: () => real.start(),
         stop: () => real.stop(),
       },
@@ -203,7 +196,7 @@ describe('the simulated node answers as a real Cassandra 4.0 node does', functio
 
   it('serves the system.local and system_auth.roles columns the agent and cassandra-driver read', async () => {
     await same('columns', async (s) => {
-      const client = s.kind === 'real' ? await real.cql() : await connect('127.0.0.1', 'cassandra', 'cassandra', 1, sim.nativeTransportPort);
+      const client = s.kind === 'real' ? await connect(real.address, 'cassandra', 'cassandra') : await connect('127.0.0.1', 'cassandra', 'cassandra', 1, sim.nativeTransportPort);
       try {
         const local = await client.execute("SELECT * FROM system.local WHERE key = 'local'");
         const roles = await client.execute('SELECT * FROM system_auth.roles');

@@ -50,8 +50,6 @@ export interface RealNode {
   kill(): Promise<void>;
   isRunning(): Promise<boolean>;
   nodetool(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
-  /** A CQL session on the node, as `cassandra`/`password` (default: the default superuser's password). */
-  cql(password?: string): Promise<cassandra.Client>;
 }
 
 /** Creates a node (not started) in `<root>/<name>`. */
@@ -86,7 +84,6 @@ export async function createRealNode(root: string, name: string, options: RealNo
       const r = await execa(nodetoolCommand[0]!, [...nodetoolCommand.slice(1), ...args], { reject: false, timeout: 120_000 });
       return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
-    cql: (password = 'cassandra') => connect(options.address, 'cassandra', password),
   };
 }
 
