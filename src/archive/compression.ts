@@ -9,7 +9,7 @@ import { createProcessStream } from './process-stream.js';
  * zlib; zstd, lz4 and lzop are Debian's command-line tools, run as a stream
  * stage (process-stream.ts): as fast as the npm addons wherever the store is
  * the limit, far faster than the WebAssembly builds, and nothing to compile
- * or download at install time (README, Compression).
+ * or download at install time (docs/compression.md).
  */
 interface Codec {
   /** Object-name suffix of a TAR stream compressed this way (Trove: `.tar.gz`). */

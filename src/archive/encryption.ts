@@ -41,7 +41,7 @@ const HKDF_INFO = Buffer.from(`cassandra-guest-agent ${ENCRYPTION_SCHEME} chunk 
 /**
  * 1 MiB: the 16-byte tag costs 0.0015 %, the per-chunk cipher set-up
  * vanishes next to the bulk work, and each stream holds at most about two
- * chunks. (Measured: README, Encryption.)
+ * chunks. (Measured: docs/encryption.md, Cost.)
  */
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 /** Bounds a reader accepts, so that a damaged header cannot make it allocate without limit. */
