@@ -1,13 +1,10 @@
 import { statfs } from 'node:fs/promises';
-import { findStrategy } from '../../strategies/registry.js';
 import { openCassandraNode, type CassandraNode } from '../cassandra/cassandra-node.js';
 import { applyConfigContents } from '../cassandra/config-contents.js';
-import type { Catalog } from '../catalog/catalog.js';
 import type { BackupRecord } from '../catalog/backup-record.js';
 import { createStorageCatalog } from '../catalog/storage-catalog.js';
 import type { AgentConfig } from '../config/config-schema.js';
-import { AgentError, BackupNotFoundError, errorMessage } from '../errors.js';
-import { containerAndObject, findForeignArchive, isForeignArchive, withForeignArchive } from '../jobs/foreign-archive.js';
+import { AgentError, errorMessage } from '../errors.js';
 import type { JobContext } from '../jobs/job-context.js';
 import type { ConductorReporter, ServiceStatus } from '../rpc/conductor-reporter.js';
 import { isObject, type JsonObject, type RpcRequest } from '../rpc/oslo-message.js';
@@ -18,7 +15,8 @@ import type { Storage } from '../storage/storage.js';
 import type { Logger } from '../util/logger.js';
 import type { Progress } from '../util/progress.js';
 import { parseBackupOrder, parsePrepareOrder, type BackupOrder, type RestoreOrder } from './rpc-arguments.js';
-import { prioritySettingsFrom, withLoweredPriority } from '../util/io-priority.js';
+import { runBackup } from '../jobs/run-backup.js';
+import { runRestore } from '../jobs/run-restore.js';
 
 
 export interface GuestEndpointOptions {
@@ -136,24 +134,14 @@ export class GuestEndpoint {
       return;
     }
     this.#run('backup', order.id, async (signal, release) => {
-      // A parent selects the incremental strategy, as Trove's backup_incremental_strategy does.
-      const strategyName = order.parent ? config.backup_incremental_strategy : config.backup_strategy;
       let record: BackupRecord;
       // Everything from the first line, storage set-up included, fails the backup with its reason: Trove's record never stays NEW.
       try {
         const ctx = this.#jobContext({ swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
-        const strategy = await findStrategy('backup', strategyName, config.backup_namespace);
         await reporter.updateBackup(order.id, { state: 'BUILDING', backup_type: order.type }, request.context);
-        const warn = (warning: string): void => log.warn('backup.priority', { backup_id: order.id, warning });
-        record = await withLoweredPriority(prioritySettingsFrom(config), warn, () =>
-          strategy.backup(ctx, {
-            id: order.id,
-            name: order.name,
-            keyspaces: order.keyspaces,
-            tables: order.tables,
-            ...(order.parent ? { parent: order.parent } : {}),
-          }),
-        );
+        const onWarning = (warning: string): void => log.warn('backup.priority', { backup_id: order.id, warning });
+        const { id, name, keyspaces, tables, parent } = order;
+        record = await runBackup({ id, name, keyspaces, tables, ...(parent ? { parent } : {}) }, ctx, { onWarning });
       } catch (err) {
         release();
         // An abort surfaces as a bare AbortError from deep in a stream: report why it was aborted.
@@ -234,28 +222,12 @@ export class GuestEndpoint {
   }
 
   async #restore(order: RestoreOrder, context: JsonObject, signal: AbortSignal, rootPassword: string | null): Promise<void> {
-    const { config, log } = this.options;
-    let ctx = this.#jobContext({ swiftContainer: null }, context, signal, log.with({ backup_id: order.id }));
-    let record = await ctx.catalog.get(order.id);
-    if (!record) {
-      // Not ours, or ours in another container: the location names the container and the object. An
-      // archive with no record at all (Trove's, an operator's) is vouched for by the store's checksum.
-      const { container, objectKey } = containerAndObject(order.id, order.location);
-      ctx = this.#jobContext({ swiftContainer: container }, context, signal, log.with({ backup_id: order.id }));
+    const log = this.options.log.with({ backup_id: order.id });
+    await runRestore(
       // Trove names a Cassandra cluster after its instance: the source's id is the name its system.local saved.
-      record = (await ctx.catalog.get(order.id)) ?? (await findForeignArchive(ctx, { backupId: order.id, objectKey, checksum: order.checksum, sourceClusterName: order.instanceId }));
-      if (isForeignArchive(record)) ctx = { ...ctx, catalog: withForeignArchive(ctx.catalog, record) };
-    }
-    const recorded = isForeignArchive(record) ? `where this agent's ${ctx.storage.name} storage has ${record.object_key}:` : "the catalog's";
-    if (record.location !== order.location) {
-      throw new BackupNotFoundError(`backup ${order.id}: the request's location ${order.location} is not ${recorded} ${record.location}; refusing to restore something else than what was asked`);
-    }
-    const expected = record.checksum ?? record.sha256;
-    if (order.checksum && order.checksum !== expected && order.checksum !== record.sha256) {
-      throw new BackupNotFoundError(`backup ${order.id}: the request's checksum ${order.checksum} is not the catalog's ${expected}; the backup may have been replaced`);
-    }
-    const strategy = await findStrategy('restore', record.strategy, config.restore_namespace);
-    await strategy.restore(ctx, order.id, { rootPassword });
+      { backupId: order.id, checksum: order.checksum, location: order.location, sourceClusterName: order.instanceId, rootPassword },
+      (swiftContainer) => this.#jobContext({ swiftContainer }, context, signal, log),
+    );
   }
 
   #jobContext(request: { swiftContainer: string | null }, context: JsonObject, signal: AbortSignal, log: Logger): JobContext {
@@ -265,8 +237,7 @@ export class GuestEndpoint {
       authToken: typeof context.auth_token === 'string' ? context.auth_token : null,
       projectId: typeof context.project_id === 'string' ? context.project_id : null,
     });
-    const catalog: Catalog = createStorageCatalog(storage);
-    return { config: this.options.config, node: this.#node, storage, catalog, progress: loggedProgress(log), signal };
+    return { config: this.options.config, node: this.#node, storage, catalog: createStorageCatalog(storage), progress: loggedProgress(log), signal };
   }
 
   #refuseWhileBusy(what: string): boolean {

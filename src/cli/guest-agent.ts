@@ -1,20 +1,18 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { findStrategy } from '../../strategies/registry.js';
 import { serve } from '../agent/serve.js';
 import { abortOnSignals } from './interrupts.js';
 import { openCassandraNode } from '../cassandra/cassandra-node.js';
 import { loadConfig } from '../config/load-config.js';
 import { RestoreJournal } from '../jobs/restore-journal.js';
 import { describeBackupIdRule, isValidBackupId, newBackupId } from '../catalog/backup-id.js';
-import { AgentError, BackupNotFoundError, ChecksumMismatchError, UsageError, errorMessage } from '../errors.js';
-import { summaryOf, type BackupSummary, type Catalog, type IndexedCatalog } from '../catalog/catalog.js';
-import { findForeignArchive, withForeignArchive } from '../jobs/foreign-archive.js';
+import { AgentError, UsageError, errorMessage } from '../errors.js';
+import { checkBackupRequest, runBackup, type BackupJobRequest, type RequestFieldNames } from '../jobs/run-backup.js';
+import { runRestore } from '../jobs/run-restore.js';
 import { verdictLine, verifyBackup } from '../jobs/verify-backup.js';
 import { createStorageCatalog } from '../catalog/storage-catalog.js';
 import { createStorage } from '../storage/create-storage.js';
 import { formatBytes } from '../util/format-bytes.js';
-import { prioritySettingsFrom, withLoweredPriority } from '../util/io-priority.js';
 import { setUpJob } from './job-setup.js';
 import { createTerminalProgress } from './progress-bar.js';
 
@@ -115,6 +113,9 @@ Options:
   -h, --help          show this help
 `;
 
+/** The command line's names for a backup request's fields, for the errors that name them. */
+const CLI_FIELD_NAMES: RequestFieldNames = { id: '--backup-id', keyspaces: '--keyspaces', tables: '--tables', parent: '--parent' };
+
 const COMMON_OPTIONS = {
   config: { type: 'string' },
   json: { type: 'boolean', default: false },
@@ -207,34 +208,23 @@ async function backupCommand(args: string[], output: Output, signal: AbortSignal
     full: { type: 'boolean' },
   }, BACKUP_HELP);
   if (help) return printHelp(help);
-  const keyspaces = splitList(values.keyspaces as string | undefined);
-  const tables = splitList(values.tables as string | undefined);
-  if (keyspaces.length > 0 && tables.length > 0) throw new UsageError('--keyspaces and --tables cannot be used together');
-  const badTable = tables.find((t) => !/^[^.\s]+\.[^.\s]+$/.test(t));
-  if (badTable) throw new UsageError(`--tables: '${badTable}' is not of the form keyspace.table`);
-  const id = (values['backup-id'] as string | undefined) ?? newBackupId();
-  if (!isValidBackupId(id)) throw new UsageError(`--backup-id '${id}': use ${describeBackupIdRule()}`);
   const parentId = values.parent as string | undefined;
   if (parentId !== undefined && values.incremental === true) throw new UsageError('--incremental and --parent cannot be used together: --parent names the backup to build on, --incremental picks the newest');
-  if (parentId !== undefined && !isValidBackupId(parentId)) throw new UsageError(`--parent '${parentId}': not a backup id`);
-  const incremental = values.incremental === true || parentId !== undefined;
+  const id = (values['backup-id'] as string | undefined) ?? newBackupId();
+  const request: BackupJobRequest = {
+    id,
+    name: (values.name as string | undefined) ?? id,
+    keyspaces: splitList(values.keyspaces as string | undefined),
+    tables: splitList(values.tables as string | undefined),
+    ...(values.incremental === true ? { parent: 'newest' as const } : parentId !== undefined ? { parent: { id: parentId } } : {}),
+    ...(values.full === true ? { forceFull: true } : {}),
+  };
+  // Before anything is set up: a bad request is exit 2 whatever the node's state.
+  checkBackupRequest(request, CLI_FIELD_NAMES);
 
   const started = Date.now();
   const ctx = await setUpJob(configFile(values.config as string | undefined), createTerminalProgress(process.stderr, { quiet: output.json }), signal);
-  const strategyName = incremental || values.full === true ? ctx.config.backup_incremental_strategy : ctx.config.backup_strategy;
-  const strategy = await findStrategy('backup', strategyName, ctx.config.backup_namespace);
-  const parent = incremental ? { id: parentId ?? (await newestBackupOf(ctx.catalog, ctx.config.instance_id)) } : undefined;
-  // Lowered as Medusa and Priam do: a backup must not starve Cassandra of CPU or disk.
-  const record = await withLoweredPriority(prioritySettingsFrom(ctx.config), (warning) => process.stderr.write(`guest-agent: warning: ${warning}\n`), () =>
-    strategy.backup(ctx, {
-      id,
-      name: (values.name as string | undefined) ?? id,
-      keyspaces,
-      tables,
-      ...(parent ? { parent } : {}),
-      ...(values.full === true ? { forceFull: true } : {}),
-    }),
-  );
+  const record = await runBackup(request, ctx, { onWarning: (warning) => process.stderr.write(`guest-agent: warning: ${warning}\n`) }, CLI_FIELD_NAMES);
   const seconds = (Date.now() - started) / 1000;
   if (output.json) {
     printJson({ ok: true, command: 'backup', duration_seconds: seconds, backup: record });
@@ -258,18 +248,17 @@ async function restoreCommand(args: string[], output: Output, signal: AbortSigna
   if (!isValidBackupId(id)) throw new UsageError(`--backup-id '${id}': use ${describeBackupIdRule()}`);
 
   const started = Date.now();
-  const checksum = values.checksum as string | undefined;
-  let ctx = await setUpJob(configFile(values.config as string | undefined), createTerminalProgress(process.stderr, { quiet: output.json }), signal);
-  let record = await ctx.catalog.get(id);
-  if (!record) {
-    const foreign = await findForeignArchive(ctx, { backupId: id, checksum, sourceClusterName: (values['source-cluster-name'] as string | undefined) ?? null });
-    ctx = { ...ctx, catalog: withForeignArchive(ctx.catalog, foreign) };
-    record = foreign;
-  } else if (checksum && checksum !== (record.checksum ?? record.sha256) && checksum !== record.sha256) {
-    throw new ChecksumMismatchError(`backup ${id}: its checksum in the catalog is ${record.checksum ?? record.sha256}, not ${checksum} as --checksum says; nothing was restored`);
-  }
-  const strategy = await findStrategy('restore', record.strategy, ctx.config.restore_namespace);
-  const result = await strategy.restore(ctx, id);
+  const ctx = await setUpJob(configFile(values.config as string | undefined), createTerminalProgress(process.stderr, { quiet: output.json }), signal);
+  const result = await runRestore(
+    {
+      backupId: id,
+      checksum: (values.checksum as string | undefined) ?? null,
+      location: null,
+      sourceClusterName: (values['source-cluster-name'] as string | undefined) ?? null,
+      rootPassword: null,
+    },
+    () => ctx,
+  );
   const seconds = (Date.now() - started) / 1000;
   if (output.json) {
     printJson({ ok: true, command: 'restore', duration_seconds: seconds, restore: result });
@@ -384,19 +373,3 @@ main(process.argv.slice(2)).then(
   },
 );
 
-/** The newest COMPLETED backup of an instance, for --incremental; a clear error when it has none. */
-async function newestBackupOf(catalog: Catalog, instanceId: string): Promise<string> {
-  let newest: BackupSummary | undefined;
-  // The index lists every backup without reading each record.
-  const all = 'summaries' in catalog ? (catalog as IndexedCatalog).summaries() : mapAsync(catalog.list(), summaryOf);
-  for await (const record of all) {
-    if (record.instance_id !== instanceId || record.state !== 'COMPLETED') continue;
-    if (!newest || record.created > newest.created) newest = record;
-  }
-  if (!newest) throw new BackupNotFoundError(`--incremental: instance ${instanceId} has no COMPLETED backup in the catalog (${catalog.description}) to build on; take a full backup first`);
-  return newest.id;
-}
-
-async function* mapAsync<T, U>(items: AsyncIterable<T>, map: (item: T) => U): AsyncIterable<U> {
-  for await (const item of items) yield map(item);
-}
