@@ -15,8 +15,8 @@ import type { Storage } from '../storage/storage.js';
 import type { Logger } from '../util/logger.js';
 import type { Progress } from '../util/progress.js';
 import { parseBackupOrder, parsePrepareOrder, type BackupOrder, type RestoreOrder } from './rpc-arguments.js';
-import { runBackup } from '../jobs/run-backup.js';
-import { runRestore } from '../jobs/run-restore.js';
+import { runBackup } from '../runner/run-backup.js';
+import { runRestore } from '../runner/run-restore.js';
 
 
 export interface GuestEndpointOptions {

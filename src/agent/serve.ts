@@ -9,7 +9,7 @@ import { createLogger } from '../util/logger.js';
 import { RestoreJournal } from '../jobs/restore-journal.js';
 import { silentProgress } from '../util/progress.js';
 import { GuestEndpoint } from './guest-endpoint.js';
-import { rpcSettings } from './rpc-settings.js';
+import { rpcSettings } from '../rpc/rpc-settings.js';
 import { withTroveInjectedFiles } from './trove-injected-files.js';
 
 /** How long SIGTERM waits for the last reports to reach the broker. */

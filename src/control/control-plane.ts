@@ -4,7 +4,7 @@ import { newBackupId } from '../catalog/backup-id.js';
 import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
 import { summaryOf, type BackupSummary, type IndexedCatalog } from '../catalog/catalog.js';
 import { createStorageCatalog } from '../catalog/storage-catalog.js';
-import { amqpUrl, queueFlags } from '../agent/rpc-settings.js';
+import { amqpUrl, queueFlags } from '../rpc/rpc-settings.js';
 import type { AgentConfig } from '../config/config-schema.js';
 import { AgentError, BackupNotFoundError, ConfigError, errorMessage } from '../errors.js';
 import { AmqpLink } from '../rpc/amqp-link.js';

@@ -5,34 +5,83 @@ import { BackupNotFoundError } from '../errors.js';
 /** Far beyond any sane chain: a guard against a parent loop in a damaged catalog. */
 const MAX_CHAIN_LENGTH = 10_000;
 
+/** Where a chain of parents breaks: what the restore refuses and verify reports. */
+export type ChainBreak =
+  | { kind: 'loop'; id: string }
+  | { kind: 'missing'; id: string; child: string }
+  | { kind: 'incomplete'; id: string; reason: string }
+  /** Not fatal to the walk: the ancestor is there, but is not the one its child was taken on. */
+  | { kind: 'replaced'; id: string; child: string; linked: string; now: string }
+  | { kind: 'no-full'; oldest: string };
+
+export interface ChainWalk {
+  /** `newest` and its ancestors as far as complete records go, newest first. */
+  members: BackupRecord[];
+  /** Every break found; the walk stops at the first one but 'replaced'. */
+  breaks: ChainBreak[];
+}
+
 /**
- * The backups a restore of `newest` needs, full first: its parents followed
- * through the catalog. A missing or incomplete member stops here, before any
- * byte is read, naming the member.
+ * Follows `newest`'s parents through the catalog: the one walk that restore,
+ * the choice of a parent and verify share. It reads records only.
  */
-export async function resolveChain(catalog: Catalog, newest: BackupRecord): Promise<BackupRecord[]> {
-  const chain = [newest];
+export async function walkChain(catalog: Catalog, newest: BackupRecord): Promise<ChainWalk> {
+  const members = [newest];
+  const breaks: ChainBreak[] = [];
   const seen = new Set([newest.id]);
-  let current = newest;
-  while (current.parent) {
-    const parentId = current.parent.id;
-    if (seen.has(parentId) || chain.length >= MAX_CHAIN_LENGTH) {
-      throw new BackupNotFoundError(`backup ${newest.id}: its chain of parents loops back to ${parentId}; the catalog is damaged`);
+  let child = newest;
+  while (child.parent) {
+    const link = child.parent;
+    if (seen.has(link.id) || members.length >= MAX_CHAIN_LENGTH) {
+      breaks.push({ kind: 'loop', id: link.id });
+      return { members, breaks };
     }
-    const parent = await catalog.get(parentId);
+    const parent = await catalog.get(link.id);
     if (!parent) {
-      throw new BackupNotFoundError(`backup ${newest.id} needs its ancestor ${parentId} (parent of ${current.id}), which is not in the catalog (${catalog.description}); the chain cannot be restored, restore an older full backup`);
+      breaks.push({ kind: 'missing', id: link.id, child: child.id });
+      return { members, breaks };
     }
     const reason = incompleteReason(parent);
-    if (reason) throw new BackupNotFoundError(`backup ${newest.id} needs its ancestor ${parentId}, which cannot be restored: ${reason}`);
-    chain.push(parent);
-    seen.add(parentId);
-    current = parent;
+    if (reason) {
+      breaks.push({ kind: 'incomplete', id: link.id, reason });
+      return { members, breaks };
+    }
+    const now = parent.checksum ?? parent.sha256;
+    if (link.checksum && link.checksum !== now && link.checksum !== parent.sha256) {
+      breaks.push({ kind: 'replaced', id: link.id, child: child.id, linked: link.checksum, now });
+    }
+    members.push(parent);
+    seen.add(parent.id);
+    child = parent;
   }
-  if (current.type !== 'full') {
-    throw new BackupNotFoundError(`backup ${newest.id}: its oldest ancestor ${current.id} is an incremental backup without a parent; the catalog is damaged`);
+  if (child.type !== 'full') breaks.push({ kind: 'no-full', oldest: child.id });
+  return { members, breaks };
+}
+
+/**
+ * The backups a restore of `newest` needs, full first. A missing, incomplete
+ * or replaced member stops here, before any byte is read, naming the member.
+ */
+export async function resolveChain(catalog: Catalog, newest: BackupRecord): Promise<BackupRecord[]> {
+  const { members, breaks } = await walkChain(catalog, newest);
+  const broken = breaks[0];
+  if (broken) throw new BackupNotFoundError(chainBreakMessage(catalog, newest.id, broken));
+  return members.reverse();
+}
+
+function chainBreakMessage(catalog: Catalog, id: string, broken: ChainBreak): string {
+  switch (broken.kind) {
+    case 'loop':
+      return `backup ${id}: its chain of parents loops back to ${broken.id}; the catalog is damaged`;
+    case 'missing':
+      return `backup ${id} needs its ancestor ${broken.id} (parent of ${broken.child}), which is not in the catalog (${catalog.description}); the chain cannot be restored, restore an older full backup`;
+    case 'incomplete':
+      return `backup ${id} needs its ancestor ${broken.id}, which cannot be restored: ${broken.reason}`;
+    case 'replaced':
+      return `backup ${id} needs its ancestor ${broken.id}, but ${broken.child} was taken on ${broken.id} with checksum ${broken.linked} and ${broken.id} now has checksum ${broken.now}: it was replaced, and the chain would mix two backups; restore an older full backup`;
+    case 'no-full':
+      return `backup ${id}: its oldest ancestor ${broken.oldest} is an incremental backup without a parent; the catalog is damaged`;
   }
-  return chain.reverse();
 }
 
 /** Identifies a file across the members of a chain: its data directory and TAR name. */

@@ -10,6 +10,7 @@ import { unsafeEntryReason } from '../archive/tar-extract.js';
 import { DATA_DIR_PAX_KEY } from '../archive/tar-pack.js';
 import { incompleteReason, type BackupRecord, type Compression, type EncryptionInfo } from '../catalog/backup-record.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { walkChain, type ChainBreak } from './backup-chain.js';
 import type { AgentConfig } from '../config/config-schema.js';
 import { ArchiveError, BackupNotFoundError, ObjectNotFoundError, StorageError, errorMessage } from '../errors.js';
 import type { ObjectVerifier, Storage } from '../storage/storage.js';
@@ -239,38 +240,24 @@ function isEtag(checksum: string | undefined): checksum is string {
 
 /** The parent chain, as far as complete records go: every break is a problem. */
 async function loadAncestors(ctx: VerifyContext, record: BackupRecord, report: VerifyReport, words: Wording): Promise<{ ancestors: BackupRecord[]; complete: boolean }> {
-  const ancestors: BackupRecord[] = [];
-  const seen = new Set([record.id]);
-  let child = record;
-  while (child.parent) {
-    const link = child.parent;
-    if (seen.has(link.id)) {
-      report.problems.push(words.chain(`its chain of parents loops back to ${link.id}`));
-      return { ancestors, complete: false };
-    }
-    const parent = await ctx.catalog.get(link.id);
-    if (!parent) {
-      report.problems.push(words.chain(`its ancestor ${link.id} (the parent of ${child.id}) is not in the catalog (${ctx.catalog.description})`));
-      return { ancestors, complete: false };
-    }
-    const incomplete = incompleteReason(parent);
-    if (incomplete) {
-      report.problems.push(words.chain(`its ancestor ${link.id} has an incomplete catalog record (${incomplete})`));
-      return { ancestors, complete: false };
-    }
-    const now = parent.checksum ?? parent.sha256;
-    if (link.checksum && link.checksum !== now && link.checksum !== parent.sha256) {
-      report.problems.push(words.chain(`${child.id} was taken on ${link.id} with checksum ${link.checksum}, but ${link.id} now has checksum ${now}: it was replaced`));
-    }
-    ancestors.push(parent);
-    seen.add(parent.id);
-    child = parent;
+  const { members, breaks } = await walkChain(ctx.catalog, record);
+  for (const broken of breaks) report.problems.push(words.chain(chainProblem(ctx, record, broken)));
+  return { ancestors: members.slice(1), complete: breaks.every((b) => b.kind === 'replaced') };
+}
+
+function chainProblem(ctx: VerifyContext, record: BackupRecord, broken: ChainBreak): string {
+  switch (broken.kind) {
+    case 'loop':
+      return `its chain of parents loops back to ${broken.id}`;
+    case 'missing':
+      return `its ancestor ${broken.id} (the parent of ${broken.child}) is not in the catalog (${ctx.catalog.description})`;
+    case 'incomplete':
+      return `its ancestor ${broken.id} has an incomplete catalog record (${broken.reason})`;
+    case 'replaced':
+      return `${broken.child} was taken on ${broken.id} with checksum ${broken.linked}, but ${broken.id} now has checksum ${broken.now}: it was replaced`;
+    case 'no-full':
+      return broken.oldest === record.id ? 'it is an incremental backup without a parent' : `its oldest ancestor ${broken.oldest} is an incremental backup without a parent`;
   }
-  if (child.type !== 'full') {
-    report.problems.push(words.chain(child === record ? 'it is an incremental backup without a parent' : `its oldest ancestor ${child.id} is an incremental backup without a parent`));
-    return { ancestors, complete: false };
-  }
-  return { ancestors, complete: true };
 }
 
 /** An ancestor not read (no --chain): its object must be there with the recorded size, a HEAD each. */

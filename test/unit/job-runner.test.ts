@@ -10,8 +10,8 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { BackupNotFoundError, ChecksumMismatchError, UsageError } from '../../src/errors.js';
 import type { JobContext } from '../../src/jobs/job-context.js';
 import type { RestoreOptions, RestoreResult } from '../../src/jobs/restore-archive.js';
-import { RPC_FIELD_NAMES, checkBackupRequest, runBackup, type BackupJobRequest, type StrategyLookup } from '../../src/jobs/run-backup.js';
-import { runRestore, type RestoreJobRequest } from '../../src/jobs/run-restore.js';
+import { RPC_FIELD_NAMES, checkBackupRequest, runBackup, type BackupJobRequest, type StrategyLookup } from '../../src/runner/run-backup.js';
+import { runRestore, type RestoreJobRequest } from '../../src/runner/run-restore.js';
 import { createLocalStorage } from '../../src/storage/local-storage.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import { amqpUrl, rpcSettings } from '../../src/agent/rpc-settings.js';
+import { amqpUrl, rpcSettings } from '../../src/rpc/rpc-settings.js';
 import { withTroveInjectedFiles } from '../../src/agent/trove-injected-files.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { ConfigError } from '../../src/errors.js';

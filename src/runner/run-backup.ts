@@ -5,8 +5,8 @@ import type { BackupRecord } from '../catalog/backup-record.js';
 import { summaryOf, type BackupSummary, type IndexedCatalog } from '../catalog/catalog.js';
 import { BackupNotFoundError, UsageError } from '../errors.js';
 import { prioritySettingsFrom, withLoweredPriority } from '../util/io-priority.js';
-import type { JobContext } from './job-context.js';
-import type { ParentReference } from './parent-backup.js';
+import type { JobContext } from '../jobs/job-context.js';
+import type { ParentReference } from '../jobs/parent-backup.js';
 
 /**
  * A backup as the CLI and the RPC endpoint both ask for it. `parent: 'newest'`

@@ -1,7 +1,7 @@
 import type { AgentConfig } from '../config/config-schema.js';
 import { ConfigError } from '../errors.js';
-import type { QueueFlags } from '../rpc/queue-declarations.js';
-import { RpcKey } from '../rpc/secure-serializer.js';
+import type { QueueFlags } from './queue-declarations.js';
+import { RpcKey } from './secure-serializer.js';
 
 /** Everything the RPC layer needs, derived once from the configuration. */
 export interface RpcSettings {

@@ -2,9 +2,9 @@ import { findStrategy } from '../../strategies/registry.js';
 import { describeBackupIdRule, isValidBackupId } from '../catalog/backup-id.js';
 import type { BackupRecord } from '../catalog/backup-record.js';
 import { BackupNotFoundError, ChecksumMismatchError, UsageError } from '../errors.js';
-import { containerAndObject, findForeignArchive, isForeignArchive, withForeignArchive } from './foreign-archive.js';
-import type { JobContext } from './job-context.js';
-import type { RestoreResult } from './restore-archive.js';
+import { containerAndObject, findForeignArchive, isForeignArchive, withForeignArchive } from '../jobs/foreign-archive.js';
+import type { JobContext } from '../jobs/job-context.js';
+import type { RestoreResult } from '../jobs/restore-archive.js';
 import type { StrategyLookup } from './run-backup.js';
 
 /** A restore as the CLI (`guest-agent restore`) and the RPC endpoint (`prepare(backup_info)`) both ask for it. */
