@@ -1,12 +1,9 @@
 import { fileCrc32 } from '../src/archive/file-crc.js';
 import type { BackupRecord, ManifestFile } from '../src/catalog/backup-record.js';
 import type { SnapshotFile } from '../src/cassandra/data-layout.js';
-import { completeManifestPlan, fileKey, resolveChain } from '../src/jobs/backup-chain.js';
+import { completeManifestPlan, fileKey } from '../src/jobs/backup-chain.js';
 import type { JobContext } from '../src/jobs/job-context.js';
-import { chooseParent } from '../src/jobs/parent-backup.js';
-import { restoreArchive } from '../src/jobs/restore-archive.js';
-import { buildRecord, checkBackupCanStart, commitRecord, describeTables, fullSnapshotBackup, objectMeta, withSnapshot } from '../src/jobs/snapshot-backup.js';
-import { uploadArchive } from '../src/jobs/upload-archive.js';
+import { withSnapshot } from '../src/jobs/snapshot-backup.js';
 import type { Strategy } from './strategy.js';
 
 /**
@@ -26,27 +23,16 @@ export const strategy: Strategy = {
   name: 'NodetoolDifferential',
   description: 'incremental backup of a nodetool snapshot that stores each SSTable once (files compared by name, size and CRC-32 with the parent chain)',
 
-  async backup(ctx, request) {
-    const format = await checkBackupCanStart(ctx, request.id);
-    const choice = await chooseParent(ctx, request, (parent) => (parent.files ? undefined : 'has no file manifest (taken by an older version of the agent), so nothing can be compared with it'));
-    if (!choice.parent) {
-      if (choice.fullReason) ctx.progress.step(`taking a full backup instead of an incremental one: ${choice.fullReason}`);
-      return fullSnapshotBackup(ctx, request, this.name, format, choice.fullReason);
-    }
-    const parent = choice.parent;
-    const started = new Date().toISOString();
-    return withSnapshot(ctx, request, async (files, pendingFacts) => {
-      const { reused, changed } = await compareWithParent(ctx, files, parent);
-      const tables = await describeTables(files);
-      const facts = await pendingFacts;
-      ctx.progress.step(`streaming ${changed.length} new or changed files to ${ctx.storage.name} storage (${reused.length} already stored in the chain of ${parent.id})`);
-      const upload = await uploadArchive(ctx, { backupId: request.id, files: changed, meta: objectMeta(request.id, facts.cassandraVersion, parent), format });
-      const record = buildRecord(ctx, { target: request, strategy: this.name, started, upload, facts, tables, parent, files: [...reused, ...upload.files] });
-      return commitRecord(ctx, record);
-    });
-  },
+  refuseParent: (parent) => (parent.files ? undefined : 'has no file manifest (taken by an older version of the agent), so nothing can be compared with it'),
 
-  restore: (ctx, backupId, options) => restoreArchive(ctx, backupId, { ...options, plan: async (c, record) => completeManifestPlan(await resolveChain(c.catalog, record)) }),
+  collect: (ctx, job, store) =>
+    withSnapshot(ctx, job.target, async (files) => {
+      if (!job.parent) return store({ files });
+      const { reused, changed } = await compareWithParent(ctx, files, job.parent.record);
+      return store({ files, toStore: changed, reused });
+    }),
+
+  restorePlan: completeManifestPlan,
 };
 
 /**

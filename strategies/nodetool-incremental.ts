@@ -1,13 +1,11 @@
 import { lstat, unlink } from 'node:fs/promises';
 import { findIncrementalFiles, type SnapshotFile, type TableSelection } from '../src/cassandra/data-layout.js';
 import { AgentError, errorMessage } from '../src/errors.js';
-import { resolveChain, unionManifestPlan } from '../src/jobs/backup-chain.js';
+import type { BackupRecord } from '../src/catalog/backup-record.js';
+import { unionManifestPlan } from '../src/jobs/backup-chain.js';
 import type { JobContext } from '../src/jobs/job-context.js';
-import { chooseParent } from '../src/jobs/parent-backup.js';
-import { restoreArchive } from '../src/jobs/restore-archive.js';
-import { buildRecord, checkBackupCanStart, commitRecord, describeTables, fullSnapshotBackup, nodeFacts, objectMeta } from '../src/jobs/snapshot-backup.js';
-import { uploadArchive } from '../src/jobs/upload-archive.js';
-import type { Strategy } from './strategy.js';
+import { withSnapshot, type StoreBackup } from '../src/jobs/snapshot-backup.js';
+import type { CollectJob, Strategy } from './strategy.js';
 
 /** Cassandra's incremental backups are off: an incremental backup would be empty. */
 export class IncrementalBackupsOffError extends AgentError {}
@@ -25,53 +23,53 @@ export const strategy: Strategy = {
   name: 'NodetoolIncremental',
   description: "incremental backup of the SSTables Cassandra hard-links into backups/ since the parent (needs incremental_backups: true)",
 
-  async backup(ctx, request) {
-    const format = await checkBackupCanStart(ctx, request.id);
+  refuseParent(_parent, chain) {
+    const other = chain.find((m) => m.strategy !== 'NodetoolIncremental' || !m.files);
+    return other ? `is in a chain with backup ${other.id} taken by ${other.strategy}, which does not keep track of Cassandra's backups/ directories` : undefined;
+  },
+
+  async collect(ctx, job, store) {
     const running = await ctx.node.nodetool.incrementalBackupsRunning();
-    const choice = await chooseParent(ctx, request, (_parent, chain) => {
-      const other = chain.find((m) => m.strategy !== this.name || !m.files);
-      return other ? `is in a chain with backup ${other.id} taken by ${other.strategy}, which does not keep track of Cassandra's backups/ directories` : undefined;
-    });
-    const selection: TableSelection = { keyspaces: request.keyspaces, tables: request.tables };
-
-    if (!choice.parent) {
-      if (choice.fullReason) ctx.progress.step(`taking a full backup instead of an incremental one: ${choice.fullReason}`);
+    const selection: TableSelection = { keyspaces: job.target.keyspaces, tables: job.target.tables };
+    if (!job.parent) {
       if (!running) ctx.progress.step(offMessage(ctx, 'warning: incremental backups built on this full backup will be refused'));
-      // Listed before the snapshot: every one is either live (and in the
-      // snapshot) or already compacted into a live SSTable that is.
-      const before = (await findIncrementalFiles(ctx.node.settings.dataFileDirectories, selection)).files;
-      const beforeIds = await identities(before);
-      // The snapshot's own flush links its new SSTables into backups/ too
-      // (cassandra-facts): the same inodes, already in this full backup.
-      const inSnapshot = new Set<string>();
-      const record = await fullSnapshotBackup(ctx, request, this.name, format, choice.fullReason, async (files) => {
-        for (const id of (await identities(files)).values()) inSnapshot.add(inodeKey(id));
-      });
-      const after = (await findIncrementalFiles(ctx.node.settings.dataFileDirectories, selection)).files;
-      const afterIds = await identities(after);
-      const flushedBySnapshot = after.filter((f) => !beforeIds.has(f.sourcePath) && inSnapshot.has(inodeKey(afterIds.get(f.sourcePath))));
-      await removeStored(ctx, [...before, ...flushedBySnapshot], new Map([...afterIds, ...beforeIds]));
-      return record;
+      return fullBackup(ctx, job, store, selection);
     }
-    if (!running) throw new IncrementalBackupsOffError(offMessage(ctx, `cannot take incremental backup ${request.id}`));
-
-    const parent = choice.parent;
-    const started = new Date().toISOString();
+    if (!running) throw new IncrementalBackupsOffError(offMessage(ctx, `cannot take incremental backup ${job.target.id}`));
     ctx.progress.step('flushing memtables, so that every write so far is in an SSTable');
     await flushSelection(ctx, selection);
     const files = (await findIncrementalFiles(ctx.node.settings.dataFileDirectories, selection)).files;
     const before = await identities(files);
-    const facts = await nodeFacts(ctx);
-    const tables = await describeTables(files);
-    ctx.progress.step(`streaming ${files.length} files flushed since backup ${parent.id} to ${ctx.storage.name} storage`);
-    const upload = await uploadArchive(ctx, { backupId: request.id, files, meta: objectMeta(request.id, facts.cassandraVersion, parent), format });
-    const record = await commitRecord(ctx, buildRecord(ctx, { target: request, strategy: this.name, started, upload, facts, tables, parent }));
+    const record = await store({ files });
     await removeStored(ctx, files, before);
     return record;
   },
 
-  restore: (ctx, backupId, options) => restoreArchive(ctx, backupId, { ...options, plan: async (c, record) => unionManifestPlan(await resolveChain(c.catalog, record)) }),
+  restorePlan: unionManifestPlan,
 };
+
+/**
+ * The first backup of a chain: a snapshot. The files already in backups/
+ * are covered by it, and are removed once it is stored.
+ */
+async function fullBackup(ctx: JobContext, job: CollectJob, store: StoreBackup, selection: TableSelection): Promise<BackupRecord> {
+  // Listed before the snapshot: every one is either live (and in the
+  // snapshot) or already compacted into a live SSTable that is.
+  const before = (await findIncrementalFiles(ctx.node.settings.dataFileDirectories, selection)).files;
+  const beforeIds = await identities(before);
+  // The snapshot's own flush links its new SSTables into backups/ too
+  // (cassandra-facts): the same inodes, already in this full backup.
+  const inSnapshot = new Set<string>();
+  const record = await withSnapshot(ctx, job.target, async (files) => {
+    for (const id of (await identities(files)).values()) inSnapshot.add(inodeKey(id));
+    return store({ files });
+  });
+  const after = (await findIncrementalFiles(ctx.node.settings.dataFileDirectories, selection)).files;
+  const afterIds = await identities(after);
+  const flushedBySnapshot = after.filter((f) => !beforeIds.has(f.sourcePath) && inSnapshot.has(inodeKey(afterIds.get(f.sourcePath))));
+  await removeStored(ctx, [...before, ...flushedBySnapshot], new Map([...afterIds, ...beforeIds]));
+  return record;
+}
 
 function offMessage(ctx: JobContext, what: string): string {
   return `${what}: Cassandra's incremental backups are off on this node (nodetool statusbackup: not running); set incremental_backups: true in ${ctx.node.settings.file} and restart, or run 'nodetool enablebackup', then take a full backup to start a chain (or use backup_incremental_strategy: NodetoolDifferential, which needs no Cassandra setting)`;

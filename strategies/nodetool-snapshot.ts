@@ -1,5 +1,4 @@
-import { restoreArchive } from '../src/jobs/restore-archive.js';
-import { checkBackupCanStart, fullSnapshotBackup } from '../src/jobs/snapshot-backup.js';
+import { withSnapshot } from '../src/jobs/snapshot-backup.js';
 import type { Strategy } from './strategy.js';
 
 /**
@@ -10,11 +9,5 @@ import type { Strategy } from './strategy.js';
 export const strategy: Strategy = {
   name: 'NodetoolSnapshot',
   description: 'full backup of a nodetool snapshot (every SSTable component, manifest.json and schema.cql)',
-
-  async backup(ctx, request) {
-    const format = await checkBackupCanStart(ctx, request.id);
-    return fullSnapshotBackup(ctx, request, this.name, format);
-  },
-
-  restore: (ctx, backupId, options) => restoreArchive(ctx, backupId, options),
+  collect: (ctx, job, store) => withSnapshot(ctx, job.target, (files) => store({ files })),
 };

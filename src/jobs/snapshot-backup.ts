@@ -46,7 +46,7 @@ export async function checkBackupCanStart(ctx: JobContext, id: string): Promise<
  * `work` with its files, and clears the snapshot in every outcome (the
  * snapshot hard links would otherwise pin disk space for ever).
  */
-export async function withSnapshot<T>(ctx: JobContext, target: BackupTarget, work: (files: SnapshotFile[], facts: Promise<NodeFacts>) => Promise<T>): Promise<T> {
+export async function withSnapshot<T>(ctx: JobContext, target: BackupTarget, work: (files: SnapshotFile[]) => Promise<T>): Promise<T> {
   const { nodetool, settings } = ctx.node;
   ctx.progress.step(`clearing any leftover snapshot ${target.id}`);
   await nodetool.clearSnapshot(target.id);
@@ -62,7 +62,7 @@ export async function withSnapshot<T>(ctx: JobContext, target: BackupTarget, wor
     if (snapshot.files.length === 0) {
       throw new NodetoolError(`nodetool snapshot reported success but no snapshot ${target.id} was found under ${settings.dataFileDirectories.join(', ')}; check data_file_directories in ${settings.file}`, 0);
     }
-    return await work(snapshot.files, nodeFacts(ctx));
+    return await work(snapshot.files);
   } finally {
     ctx.progress.step(`clearing snapshot ${target.id}`);
     await nodetool.clearSnapshot(target.id).catch((err: unknown) => {
@@ -71,8 +71,8 @@ export async function withSnapshot<T>(ctx: JobContext, target: BackupTarget, wor
   }
 }
 
-/** Both are JVM start-ups of a second or more: started at once, to run beside the upload. */
-export function nodeFacts(ctx: JobContext): Promise<NodeFacts> {
+/** Both at once: each is a JVM start-up. */
+function nodeFacts(ctx: JobContext): Promise<NodeFacts> {
   const facts = Promise.all([ctx.node.nodetool.version(), ctx.node.nodetool.ring()]).then(([cassandraVersion, ringText]) => ({ cassandraVersion, ringText }));
   facts.catch(() => undefined);
   return facts;
@@ -98,8 +98,8 @@ export interface RecordParts {
   facts: NodeFacts;
   tables: ArchivedTable[];
   parent: BackupRecord | undefined;
-  /** Every file a restore yields; default: the files of this object. */
-  files?: ManifestFile[];
+  /** Every file a restore yields. */
+  files: ManifestFile[];
   fullReason?: string;
 }
 
@@ -128,7 +128,7 @@ export function buildRecord(ctx: JobContext, parts: RecordParts): BackupRecord {
     object_key: upload.objectKey,
     compression: upload.compression,
     ...(upload.encryption ? { encryption: upload.encryption } : {}),
-    files: parts.files ?? upload.files,
+    files: parts.files,
     ...(parts.fullReason ? { full_reason: parts.fullReason } : {}),
     data_directory_count: ctx.node.settings.dataFileDirectories.length,
     cassandra_version: facts.cassandraVersion,
@@ -159,26 +159,56 @@ export function objectMeta(id: string, cassandraVersion: string, parent: BackupR
 }
 
 /**
- * Every file of a fresh snapshot as one object, and its record. Also the
- * first link of the incremental strategies' chains; `onSnapshot` sees the
- * snapshot's files while they still exist.
+ * What a strategy hands the runner to store: every file the backup covers
+ * (their tables and schemas go into the record) and, of those, the ones to
+ * stream now; the others are already stored in the parent chain, and
+ * `reused` are their entries from the parent's manifest.
  */
-export async function fullSnapshotBackup(
-  ctx: JobContext,
-  target: BackupTarget,
-  strategyName: string,
-  format: WriteFormat,
-  fullReason?: string,
-  onSnapshot?: (files: SnapshotFile[]) => Promise<void>,
-): Promise<BackupRecord> {
+export interface BackupContents {
+  files: SnapshotFile[];
+  /** Default: every file. */
+  toStore?: SnapshotFile[];
+  reused?: ManifestFile[];
+}
+
+/** Streams a backup's files as its object and writes its record last; returns the record. */
+export type StoreBackup = (contents: BackupContents) => Promise<BackupRecord>;
+
+export interface StoreSettings {
+  target: BackupTarget;
+  strategy: string;
+  format: WriteFormat;
+  parent: BackupRecord | undefined;
+  fullReason?: string;
+}
+
+/**
+ * The runner's half of every backup, whatever its strategy (Trove's runner
+ * does the same around a strategy's command): stream the files through
+ * TAR, compression and encryption to storage, then write the record.
+ */
+export function backupStore(ctx: JobContext, settings: StoreSettings): StoreBackup {
   const started = new Date().toISOString();
-  return withSnapshot(ctx, target, async (files, pendingFacts) => {
-    await onSnapshot?.(files);
+  const { target, parent } = settings;
+  return async ({ files, toStore = files, reused = [] }) => {
+    // Two JVM start-ups of a second or more (nodetool version, ring): started before the tables are read.
+    const pendingFacts = nodeFacts(ctx);
     const tables = await describeTables(files);
     const facts = await pendingFacts;
-    ctx.progress.step(`streaming ${files.length} files to ${ctx.storage.name} storage`);
-    const upload = await uploadArchive(ctx, { backupId: target.id, files, meta: objectMeta(target.id, facts.cassandraVersion, undefined), format });
-    const record = buildRecord(ctx, { target, strategy: strategyName, started, upload, facts, tables, parent: undefined, ...(fullReason ? { fullReason } : {}) });
+    const inChain = parent && reused.length > 0 ? ` (${reused.length} already stored in the chain of ${parent.id})` : '';
+    ctx.progress.step(`streaming ${toStore.length} files to ${ctx.storage.name} storage${inChain}`);
+    const upload = await uploadArchive(ctx, { backupId: target.id, files: toStore, meta: objectMeta(target.id, facts.cassandraVersion, parent), format: settings.format });
+    const record = buildRecord(ctx, {
+      target,
+      strategy: settings.strategy,
+      started,
+      upload,
+      facts,
+      tables,
+      parent,
+      files: [...reused, ...upload.files],
+      ...(settings.fullReason ? { fullReason: settings.fullReason } : {}),
+    });
     return commitRecord(ctx, record);
-  });
+  };
 }

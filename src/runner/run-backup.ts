@@ -6,7 +6,8 @@ import { summaryOf, type BackupSummary, type IndexedCatalog } from '../catalog/c
 import { BackupNotFoundError, UsageError } from '../errors.js';
 import { prioritySettingsFrom, withLoweredPriority } from '../util/io-priority.js';
 import type { JobContext } from '../jobs/job-context.js';
-import type { ParentReference } from '../jobs/parent-backup.js';
+import { chooseParent, type ParentChoice, type ParentReference } from '../jobs/parent-backup.js';
+import { backupStore, checkBackupCanStart, type BackupTarget } from '../jobs/snapshot-backup.js';
 
 /**
  * A backup as the CLI and the RPC endpoint both ask for it. `parent: 'newest'`
@@ -59,8 +60,9 @@ export function checkBackupRequest(request: BackupJobRequest, names: RequestFiel
 /**
  * Runs a backup: the strategy Trove's settings name (backup_strategy, or
  * backup_incremental_strategy when a parent or a fresh chain is asked for),
- * at lowered CPU and I/O priority. The strategy writes the catalog record
- * last and returns it.
+ * at lowered CPU and I/O priority. The runner checks that the backup can
+ * start, chooses the parent (or says why a full backup is taken instead),
+ * and stores what the strategy collects, writing the record last.
  */
 export async function runBackup(request: BackupJobRequest, ctx: JobContext, options: BackupRunOptions, names: RequestFieldNames = RPC_FIELD_NAMES): Promise<BackupRecord> {
   checkBackupRequest(request, names);
@@ -68,18 +70,25 @@ export async function runBackup(request: BackupJobRequest, ctx: JobContext, opti
   const incremental = request.parent !== undefined || request.forceFull === true;
   const strategyName = incremental ? config.backup_incremental_strategy : config.backup_strategy;
   const strategy = await (options.findStrategy ?? findStrategy)('backup', strategyName, config.backup_namespace);
-  const parent = request.parent === 'newest' ? { id: await newestBackupOf(ctx) } : request.parent;
+  const target: BackupTarget = { id: request.id, name: request.name, keyspaces: request.keyspaces, tables: request.tables };
   // Lowered as Medusa and Priam do: a backup must not starve Cassandra of CPU or disk.
-  return withLoweredPriority(prioritySettingsFrom(config), options.onWarning, () =>
-    strategy.backup(ctx, {
-      id: request.id,
-      name: request.name,
-      keyspaces: request.keyspaces,
-      tables: request.tables,
-      ...(parent ? { parent } : {}),
-      ...(request.forceFull === true ? { forceFull: true } : {}),
-    }),
-  );
+  return withLoweredPriority(prioritySettingsFrom(config), options.onWarning, async () => {
+    const format = await checkBackupCanStart(ctx, request.id);
+    const asked = request.parent === 'newest' ? { id: await newestBackupOf(ctx) } : request.parent;
+    const choice = await parentFor(ctx, strategy, { ...target, ...(asked ? { parent: asked } : {}), ...(request.forceFull === true ? { forceFull: true } : {}) });
+    const fullReason = choice.parent ? undefined : choice.fullReason;
+    if (fullReason) ctx.progress.step(`taking a full backup instead of an incremental one: ${fullReason}`);
+    const store = backupStore(ctx, { target, strategy: strategy.name, format, parent: choice.parent, ...(fullReason ? { fullReason } : {}) });
+    return strategy.collect(ctx, { target, ...(choice.parent ? { parent: { record: choice.parent, chain: choice.chain } } : {}) }, store);
+  });
+}
+
+/** The parent to build on, or why not; a strategy of full backups only builds on none. */
+async function parentFor(ctx: JobContext, strategy: Strategy, request: BackupRequest): Promise<ParentChoice> {
+  const refuse = strategy.refuseParent;
+  if (!request.parent) return { parent: undefined };
+  if (!refuse) return { parent: undefined, fullReason: `${strategy.name} takes full backups only` };
+  return chooseParent(ctx, request, (parent, chain) => refuse.call(strategy, parent, chain));
 }
 
 /** The newest COMPLETED backup of this instance, or a clear error when it has none. */

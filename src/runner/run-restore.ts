@@ -4,7 +4,8 @@ import type { BackupRecord } from '../catalog/backup-record.js';
 import { BackupNotFoundError, ChecksumMismatchError, UsageError } from '../errors.js';
 import { containerAndObject, findForeignArchive, isForeignArchive, withForeignArchive } from '../jobs/foreign-archive.js';
 import type { JobContext } from '../jobs/job-context.js';
-import type { RestoreResult } from '../jobs/restore-archive.js';
+import { resolveChain } from '../jobs/backup-chain.js';
+import { restoreArchive, type RestoreResult } from '../jobs/restore-archive.js';
 import type { StrategyLookup } from './run-backup.js';
 
 /** A restore as the CLI (`guest-agent restore`) and the RPC endpoint (`prepare(backup_info)`) both ask for it. */
@@ -51,7 +52,11 @@ export async function runRestore(request: RestoreJobRequest, open: OpenJobContex
     );
   }
   const strategy = await lookup('restore', record.strategy, ctx.config.restore_namespace);
-  return strategy.restore(ctx, id, { rootPassword: request.rootPassword });
+  const chainPlan = strategy.restorePlan;
+  return restoreArchive(ctx, id, {
+    rootPassword: request.rootPassword,
+    ...(chainPlan ? { plan: async (c: JobContext, newest: BackupRecord) => chainPlan.call(strategy, await resolveChain(c.catalog, newest)) } : {}),
+  });
 }
 
 async function findRestorable(request: RestoreJobRequest, open: OpenJobContext): Promise<{ ctx: JobContext; record: BackupRecord }> {

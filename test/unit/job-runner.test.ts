@@ -1,38 +1,41 @@
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import yaml from 'js-yaml';
-import type { BackupRequest, Strategy } from '../../strategies/strategy.js';
+import type { CollectJob, Strategy } from '../../strategies/strategy.js';
 import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { createStorageCatalog } from '../../src/catalog/storage-catalog.js';
-import type { CassandraNode } from '../../src/cassandra/cassandra-node.js';
+import { openCassandraNode } from '../../src/cassandra/cassandra-node.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import { BackupNotFoundError, ChecksumMismatchError, UsageError } from '../../src/errors.js';
+import { ArchiveError, BackupExistsError, BackupNotFoundError, ChecksumMismatchError, UsageError } from '../../src/errors.js';
+import { singlePlan, type RestorePlan } from '../../src/jobs/backup-chain.js';
 import type { JobContext } from '../../src/jobs/job-context.js';
-import type { RestoreOptions, RestoreResult } from '../../src/jobs/restore-archive.js';
 import { RPC_FIELD_NAMES, checkBackupRequest, runBackup, type BackupJobRequest, type StrategyLookup } from '../../src/runner/run-backup.js';
 import { runRestore, type RestoreJobRequest } from '../../src/runner/run-restore.js';
+import { createStorage } from '../../src/storage/create-storage.js';
 import { createLocalStorage } from '../../src/storage/local-storage.js';
+import { createNodeUnderTest, type NodeUnderTest } from '../support/e2e-nodes.js';
+import { stopAllSimNodes } from '../support/sim-node/index.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
 const SHA = 'a'.repeat(64);
+const INSTANCE = 'runner-node';
+const silent = { step: () => undefined, begin: () => undefined, advance: () => undefined, end: () => undefined };
 
-/** A complete COMPLETED record of instance node-a, as a strategy writes one. */
+/** A complete COMPLETED record of this test's instance and cluster, as a strategy writes one. */
 function completedRecord(id: string, fields: Partial<BackupRecord> = {}): BackupRecord {
   return {
     id,
-    instance_id: 'node-a',
+    instance_id: INSTANCE,
     name: id,
     created: '2026-12-01T10:00:00.000Z',
     updated: '2026-12-01T10:00:05.000Z',
     state: 'COMPLETED',
     type: 'full',
-    strategy: 'Recording',
+    strategy: 'IncrementalOne',
     parent: null,
     keyspaces: [],
     tables: [],
     archived_tables: [],
-    file_count: 1,
+    file_count: 0,
     raw_bytes: 10,
     stored_bytes: 10,
     sha256: SHA,
@@ -49,60 +52,69 @@ function completedRecord(id: string, fields: Partial<BackupRecord> = {}): Backup
   };
 }
 
-/** A strategy that records what the runner hands it, so the tests see the runner's decisions. */
-function recordingStrategy(name: string) {
-  const calls: { backups: BackupRequest[]; restores: { ctx: JobContext; id: string; options: RestoreOptions | undefined }[] } = { backups: [], restores: [] };
+/**
+ * Strategies whose hooks record what the runner hands them. `collect`
+ * stores no file: the runner's own half (object, record) still runs.
+ */
+function recordingStrategy(name: string, buildsOn: boolean) {
+  const calls = { collected: [] as CollectJob[], refused: [] as string[], planned: [] as string[][] };
   const strategy: Strategy = {
     name,
     description: 'records its calls',
-    backup: async (_ctx, request) => {
-      calls.backups.push(request);
-      return completedRecord(request.id);
+    collect: async (_ctx, job, store) => {
+      calls.collected.push(job);
+      return store({ files: [] });
     },
-    restore: async (ctx, id, options): Promise<RestoreResult> => {
-      calls.restores.push({ ctx, id, options });
-      return { backupId: id, files: 1, rawBytes: 10, storedBytes: 10, dataDirectories: [], clusterName: 'c', starts: 2 };
-    },
+    ...(buildsOn
+      ? {
+          refuseParent: (parent: BackupRecord) => {
+            calls.refused.push(parent.id);
+            return parent.name === 'refuse me' ? 'is not to be built on' : undefined;
+          },
+          restorePlan: (chain: BackupRecord[]): RestorePlan => {
+            calls.planned.push(chain.map((r) => r.id));
+            return singlePlan(chain.at(-1)!);
+          },
+        }
+      : {}),
   };
   return { strategy, calls };
 }
 
-/** The runner decides from config and catalog alone: a node it touches is a defect, and says so. */
-const untouchableNode = new Proxy({} as CassandraNode, {
-  get: (_target, key) => {
-    throw new Error(`the runner touched the node (${String(key)}); only strategies may`);
-  },
-});
-
-describe('the job runner (runBackup, runRestore)', () => {
+describe('the job runner (runBackup, runRestore) on a simulated node', function () {
+  this.timeout(60_000);
   let dir: string;
+  let node: NodeUnderTest;
   let ctx: JobContext;
   let lookedUp: { role: string; name: string }[];
   let full: ReturnType<typeof recordingStrategy>;
   let incremental: ReturnType<typeof recordingStrategy>;
   let lookup: StrategyLookup;
-  const noWarnings = { onWarning: (w: string) => expect.fail(`unexpected warning: ${w}`) };
+  const quiet = { onWarning: () => undefined };
+
+  before(async () => {
+    dir = await makeTempDir('runner');
+    node = await createNodeUnderTest(path.join(dir, INSTANCE), { storePath: path.join(dir, 'store') }, { seed: 'runner' }, {
+      backup_strategy: 'FullOne',
+      backup_incremental_strategy: 'IncrementalOne',
+      // Leave the test process's priority alone.
+      backup_nice: 0,
+      backup_ionice_class: 'none',
+    });
+    await node.sim!.start();
+  });
+  after(async () => {
+    await stopAllSimNodes();
+    await removeDir(dir);
+  });
 
   beforeEach(async () => {
-    dir = await makeTempDir('runner');
-    const configFile = path.join(dir, 'agent.yaml');
-    await writeFile(
-      configFile,
-      yaml.dump({
-        instance_id: 'node-a',
-        backup_local_path: path.join(dir, 'store'),
-        backup_strategy: 'FullOne',
-        backup_incremental_strategy: 'IncrementalOne',
-        // Leave the test process's priority alone.
-        backup_nice: 0,
-        backup_ionice_class: 'none',
-      }),
-    );
-    const config = await loadConfig(configFile, {});
-    const storage = createLocalStorage({ path: config.backup_local_path });
-    ctx = { config, node: untouchableNode, storage, catalog: createStorageCatalog(storage), progress: { step: () => undefined, begin: () => undefined, advance: () => undefined, end: () => undefined }, signal: new AbortController().signal };
-    full = recordingStrategy('FullOne');
-    incremental = recordingStrategy('IncrementalOne');
+    await removeDir(path.join(dir, 'store'));
+    const config = await loadConfig(node.configFile, {});
+    const storage = createStorage(config);
+    ctx = { config, node: await openCassandraNode(config), storage, catalog: createStorageCatalog(storage), progress: silent, signal: new AbortController().signal };
+    full = recordingStrategy('FullOne', false);
+    incremental = recordingStrategy('IncrementalOne', true);
     lookedUp = [];
     lookup = async (role, name) => {
       lookedUp.push({ role, name });
@@ -111,27 +123,31 @@ describe('the job runner (runBackup, runRestore)', () => {
       return found;
     };
   });
-  afterEach(() => removeDir(dir));
 
   const request = (fields: Partial<BackupJobRequest> = {}): BackupJobRequest => ({ id: 'b-1', name: 'nightly', keyspaces: [], tables: [], ...fields });
+  const run = (fields: Partial<BackupJobRequest> = {}) => runBackup(request(fields), ctx, { ...quiet, findStrategy: lookup });
 
   describe('backup', () => {
-    it('runs backup_strategy for a full backup and hands it the request as asked', async () => {
-      const record = await runBackup(request({ keyspaces: ['shop'] }), ctx, { ...noWarnings, findStrategy: lookup });
-      expect(record.id).to.equal('b-1');
+    it('runs backup_strategy for a full backup, and writes the record of what it stored', async () => {
+      const record = await run({ keyspaces: ['shop'] });
       expect(lookedUp).to.deep.equal([{ role: 'backup', name: 'FullOne' }]);
-      expect(full.calls.backups).to.deep.equal([{ id: 'b-1', name: 'nightly', keyspaces: ['shop'], tables: [] }]);
-      expect(incremental.calls.backups).to.deep.equal([]);
+      expect(full.calls.collected).to.deep.equal([{ target: { id: 'b-1', name: 'nightly', keyspaces: ['shop'], tables: [] } }]);
+      expect(record).to.include({ id: 'b-1', state: 'COMPLETED', type: 'full', strategy: 'FullOne', instance_id: INSTANCE, file_count: 0 });
+      expect(record.cassandra_version).to.match(/^4\.0/);
+      expect(await ctx.catalog.get('b-1')).to.deep.equal(record);
+      expect((await ctx.storage.head(record.object_key))?.size).to.equal(record.stored_bytes);
     });
 
-    it('runs backup_incremental_strategy when a parent is named, and when a fresh chain is asked for', async () => {
-      await runBackup(request({ parent: { location: 'swift://x/p-1.tar', checksum: 'abc' } }), ctx, { ...noWarnings, findStrategy: lookup });
-      await runBackup(request({ id: 'b-2', forceFull: true }), ctx, { ...noWarnings, findStrategy: lookup });
-      expect(incremental.calls.backups).to.deep.equal([
-        { id: 'b-1', name: 'nightly', keyspaces: [], tables: [], parent: { location: 'swift://x/p-1.tar', checksum: 'abc' } },
-        { id: 'b-2', name: 'nightly', keyspaces: [], tables: [], forceFull: true },
-      ]);
-      expect(full.calls.backups).to.deep.equal([]);
+    it('builds on the named parent with backup_incremental_strategy, handing the strategy the chain full first', async () => {
+      await ctx.catalog.put(completedRecord('p-0'));
+      await ctx.catalog.put(completedRecord('p-1', { type: 'incremental', parent: { id: 'p-0', location: 'file:///store/p-0.tar', checksum: SHA } }));
+      const record = await run({ parent: { id: 'p-1' } });
+      expect(incremental.calls.refused).to.deep.equal(['p-1']);
+      const job = incremental.calls.collected[0]!;
+      expect(job.parent?.record.id).to.equal('p-1');
+      expect(job.parent?.chain.map((r) => r.id)).to.deep.equal(['p-0', 'p-1']);
+      expect(record).to.include({ type: 'incremental', strategy: 'IncrementalOne' });
+      expect(record.parent?.id).to.equal('p-1');
     });
 
     it("builds on this instance's newest COMPLETED backup when asked for the newest", async () => {
@@ -139,16 +155,39 @@ describe('the job runner (runBackup, runRestore)', () => {
       await ctx.catalog.put(completedRecord('newest-ok', { created: '2026-12-02T01:00:00.000Z' }));
       await ctx.catalog.put(completedRecord('newer-failed', { created: '2026-12-03T01:00:00.000Z', state: 'FAILED' }));
       await ctx.catalog.put(completedRecord('other-node', { created: '2026-12-04T01:00:00.000Z', instance_id: 'node-b' }));
-      await runBackup(request({ parent: 'newest' }), ctx, { ...noWarnings, findStrategy: lookup });
-      expect(incremental.calls.backups.map((r) => r.parent)).to.deep.equal([{ id: 'newest-ok' }]);
+      const record = await run({ parent: 'newest' });
+      expect(record.parent?.id).to.equal('newest-ok');
+    });
+
+    it('takes a full backup, and records why, when the strategy refuses the parent or a fresh chain is asked for', async () => {
+      await ctx.catalog.put(completedRecord('p-0', { name: 'refuse me' }));
+      const refused = await run({ parent: { id: 'p-0' } });
+      expect(refused).to.include({ type: 'full', strategy: 'IncrementalOne', full_reason: 'parent backup p-0 is not to be built on' });
+      expect(incremental.calls.collected.map((j) => j.parent)).to.deep.equal([undefined]);
+      const fresh = await run({ id: 'b-2', parent: { id: 'p-0' }, forceFull: true });
+      expect(fresh).to.include({ type: 'full', full_reason: 'a full backup was asked for (--full)' });
+    });
+
+    it('says a strategy of full backups only built on nothing', async () => {
+      await ctx.catalog.put(completedRecord('p-0'));
+      const config = { ...ctx.config, backup_incremental_strategy: 'FullOne' };
+      const record = await runBackup(request({ parent: { id: 'p-0' } }), { ...ctx, config }, { ...quiet, findStrategy: lookup });
+      expect(record).to.include({ type: 'full', strategy: 'FullOne', full_reason: 'FullOne takes full backups only' });
     });
 
     it('refuses an incremental backup on the newest when the instance has no COMPLETED one, saying to take a full one', async () => {
       await ctx.catalog.put(completedRecord('other-node', { instance_id: 'node-b' }));
-      const err = await rejectionOf(runBackup(request({ parent: 'newest' }), ctx, { ...noWarnings, findStrategy: lookup }));
+      const err = await rejectionOf(run({ parent: 'newest' }));
       expect(err).to.be.instanceOf(BackupNotFoundError);
-      expect(err.message).to.contain('instance node-a needs a COMPLETED backup').and.contain('take a full backup first');
-      expect(incremental.calls.backups).to.deep.equal([]);
+      expect(err.message).to.contain(`instance ${INSTANCE} needs a COMPLETED backup`).and.contain('take a full backup first');
+      expect(incremental.calls.collected).to.deep.equal([]);
+    });
+
+    it('refuses an id the catalog already has, before the strategy collects anything', async () => {
+      await ctx.catalog.put(completedRecord('b-1'));
+      const err = await rejectionOf(run());
+      expect(err).to.be.instanceOf(BackupExistsError);
+      expect(full.calls.collected).to.deep.equal([]);
     });
 
     it('refuses a bad request before any strategy is looked up, naming the field as the requester wrote it', async () => {
@@ -159,7 +198,7 @@ describe('the job runner (runBackup, runRestore)', () => {
         [{ parent: { id: 'x/../y' } }, /^backup_info\.parent 'x\/\.\.\/y': not a backup id$/],
       ];
       for (const [fields, message] of cases) {
-        const err = await rejectionOf(runBackup(request(fields), ctx, { ...noWarnings, findStrategy: lookup }));
+        const err = await rejectionOf(run(fields));
         expect(err, JSON.stringify(fields)).to.be.instanceOf(UsageError);
         expect(err.message).to.match(message);
       }
@@ -183,34 +222,38 @@ describe('the job runner (runBackup, runRestore)', () => {
       ...fields,
     });
 
-    it("hands the catalog's record to the strategy that made it, with the requested password", async () => {
-      await ctx.catalog.put(completedRecord('r-1', { strategy: 'IncrementalOne' }));
-      const result = await runRestore(restoreRequest({ rootPassword: 'from-trove', location: 'file:///store/r-1.tar', checksum: SHA }), () => ctx, lookup);
-      expect(result.backupId).to.equal('r-1');
+    it("asks the record's strategy for its plan of the chain, full first, and checks the objects before touching the node", async () => {
+      await ctx.catalog.put(completedRecord('r-0'));
+      await ctx.catalog.put(completedRecord('r-1', { type: 'incremental', parent: { id: 'r-0', location: 'file:///store/r-0.tar', checksum: SHA } }));
+      const err = await rejectionOf(runRestore(restoreRequest({ location: 'file:///store/r-1.tar', checksum: SHA }), () => ctx, lookup));
       expect(lookedUp).to.deep.equal([{ role: 'restore', name: 'IncrementalOne' }]);
-      expect(incremental.calls.restores.map(({ id, options }) => ({ id, options }))).to.deep.equal([{ id: 'r-1', options: { rootPassword: 'from-trove' } }]);
+      expect(incremental.calls.planned).to.deep.equal([['r-0', 'r-1']]);
+      // The records are made up: their objects are not in the store, and the restore stops there.
+      expect(err).to.be.instanceOf(ArchiveError);
+      expect(err.message).to.equal('backup r-1: its object r-1.tar is missing from local storage; the backup cannot be restored');
+      expect(await node.sim!.isRunning()).to.equal(true);
     });
 
-    it('refuses a checksum other than the catalog\'s with ChecksumMismatchError, from either entry point, restoring nothing', async () => {
-      await ctx.catalog.put(completedRecord('r-1', { strategy: 'FullOne' }));
+    it("refuses a checksum other than the catalog's with ChecksumMismatchError, from either entry point, restoring nothing", async () => {
+      await ctx.catalog.put(completedRecord('r-1'));
       for (const location of [null, 'file:///store/r-1.tar']) {
         const err = await rejectionOf(runRestore(restoreRequest({ checksum: 'b'.repeat(64), location }), () => ctx, lookup));
         expect(err).to.be.instanceOf(ChecksumMismatchError);
         expect(err.message).to.equal(`backup r-1: its checksum in the catalog is ${SHA}, not ${'b'.repeat(64)} as the request says (the backup may have been replaced); nothing was restored`);
       }
-      expect(full.calls.restores).to.deep.equal([]);
+      expect(lookedUp).to.deep.equal([]);
     });
 
-    it('refuses a location other than the record\'s', async () => {
-      await ctx.catalog.put(completedRecord('r-1', { strategy: 'FullOne' }));
+    it("refuses a location other than the record's", async () => {
+      await ctx.catalog.put(completedRecord('r-1'));
       const err = await rejectionOf(runRestore(restoreRequest({ location: 'file:///elsewhere/r-1.tar' }), () => ctx, lookup));
       expect(err).to.be.instanceOf(BackupNotFoundError);
       expect(err.message).to.contain("the requested location file:///elsewhere/r-1.tar is not the catalog's file:///store/r-1.tar");
-      expect(full.calls.restores).to.deep.equal([]);
+      expect(lookedUp).to.deep.equal([]);
     });
 
     it("looks in the location's container when the backup is not in the configured one", async () => {
-      const otherStorage = createLocalStorage({ path: path.join(dir, 'other-container') });
+      const otherStorage = createLocalStorage({ path: path.join(dir, 'store', 'other-container') });
       const other: JobContext = { ...ctx, storage: otherStorage, catalog: createStorageCatalog(otherStorage) };
       const location = 'https://swift.example/v1/AUTH_p/other_backups/r-1.tar';
       await other.catalog.put(completedRecord('r-1', { strategy: 'FullOne', location }));
@@ -219,9 +262,10 @@ describe('the job runner (runBackup, runRestore)', () => {
         opened.push(container);
         return container === 'other_backups' ? other : ctx;
       };
-      await runRestore(restoreRequest({ location }), open, lookup);
+      const err = await rejectionOf(runRestore(restoreRequest({ location }), open, lookup));
       expect(opened).to.deep.equal([null, 'other_backups']);
-      expect(full.calls.restores.map((c) => c.ctx.catalog)).to.deep.equal([other.catalog]);
+      expect(lookedUp).to.deep.equal([{ role: 'restore', name: 'FullOne' }]);
+      expect(err.message).to.equal('backup r-1: its object r-1.tar is missing from local storage; the backup cannot be restored');
     });
 
     it('says a backup with no record is not in the catalog when the store cannot vouch for an archive', async () => {
