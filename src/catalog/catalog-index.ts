@@ -1,3 +1,4 @@
+import type { StorageLimits } from '../storage/storage.js';
 import { isValidBackupId } from './backup-id.js';
 import type { BackupState, BackupType } from './backup-record.js';
 import type { BackupSummary } from './catalog.js';
@@ -29,19 +30,9 @@ const END = 'e';
 /** Longest name kept in a key, in code points; backup-list shows it shortened with '…'. */
 export const INDEX_NAME_LIMIT = 64;
 
-/**
- * Longest key each backend takes, with room to spare. S3 and Swift allow
- * 1,024 bytes (less an S3 prefix, and Swift's `_00000000` segment suffix
- * during an upload). A local store keeps the whole key in one file name of
- * 255 bytes (`.meta/catalog-index%2F<entry>.json`, and its temporary name
- * `.<that>.partial-<12 hex>`), so there it is much shorter: most local
- * entries are references, and a local read is cheap.
- */
-const KEY_BUDGET: Record<string, number> = { swift: 1000, s3: 900, local: 220 };
-const DEFAULT_KEY_BUDGET = 220;
-
-export function indexKeyBudget(storageName: string): number {
-  return KEY_BUDGET[storageName] ?? DEFAULT_KEY_BUDGET;
+/** Longest index key `storage` takes: its driver knows (S3 and Swift ~1,000 bytes, a local file name far fewer). */
+export function indexKeyBudget(storage: { readonly limits: StorageLimits }): number {
+  return storage.limits.indexKeyBudget;
 }
 
 const STATES: readonly BackupState[] = ['BUILDING', 'COMPLETED', 'FAILED', 'DELETE_FAILED'];

@@ -35,7 +35,7 @@ export function createStorageCatalog(storage: Storage, options: StorageCatalogOp
   const warn = options.warn ?? (() => undefined);
   const repairIndex = options.repairIndex ?? true;
   const concurrency = Math.max(1, options.readConcurrency ?? 16);
-  const budget = indexKeyBudget(storage.name);
+  const budget = indexKeyBudget(storage);
   const where = `${storage.name} storage`;
 
   const keyOf = (id: string): string => {

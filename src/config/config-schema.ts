@@ -1,9 +1,11 @@
 import os from 'node:os';
+import { BACKEND_KEYS, BACKEND_NAMES, DEFAULT_BACKEND } from '../storage/backends.js';
 
 /**
  * Every configuration key, its type and its default. The YAML file and the
  * environment are parsed against this table once, at start; nothing else reads
- * raw configuration.
+ * raw configuration. Each storage backend declares its own keys (src/storage/
+ * backends.ts lists the backends); they are part of this table like any other.
  */
 export type KeyType =
   | { kind: 'string'; allowEmpty?: boolean }
@@ -30,39 +32,12 @@ export const CONFIG_SCHEMA = {
   backup_incremental_strategy: { type: { kind: 'string' }, default: 'NodetoolDifferential' },
   backup_namespace: { type: { kind: 'string' }, default: 'strategies' },
   restore_namespace: { type: { kind: 'string' }, default: 'strategies' },
-  storage_strategy: { type: { kind: 'enum', values: ['local', 'swift', 's3'] }, default: 'local' },
-  backup_local_path: { type: path, default: '/var/lib/cassandra-guest-agent/backups' },
-  backup_swift_container: { type: { kind: 'string' }, default: 'database_backups' },
-  swift_auth_url: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  swift_user: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  swift_key: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
-  swift_auth_version: { type: { kind: 'int', min: 1, max: 3 }, default: 1 },
-  swift_user_domain_name: { type: { kind: 'string' }, default: 'Default' },
-  swift_project_name: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  swift_project_domain_name: { type: { kind: 'string' }, default: 'Default' },
-  swift_region_name: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  swift_endpoint_interface: { type: { kind: 'enum', values: ['public', 'internal', 'admin'] }, default: 'public' },
-  swift_retry_buffer_size: { type: { kind: 'size', min: 0 }, default: 64 * 1024 * 1024 },
-  swift_segment_attempts: { type: { kind: 'int', min: 1, max: 10 }, default: 3 },
-  swift_upload_concurrency: { type: { kind: 'int', min: 1, max: 16 }, default: 1 },
+  storage_strategy: { type: { kind: 'enum', values: BACKEND_NAMES }, default: DEFAULT_BACKEND },
+  ...BACKEND_KEYS,
   max_bandwidth: { type: { kind: 'size', min: 0 }, default: 0 },
   backup_nice: { type: { kind: 'int', min: 0, max: 19 }, default: 10 },
   backup_ionice_class: { type: { kind: 'enum', values: ['idle', 'best-effort', 'none'] }, default: 'best-effort' },
   backup_ionice_level: { type: { kind: 'int', min: 0, max: 7 }, default: 7 },
-  s3_bucket: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  s3_region: { type: { kind: 'string' }, default: 'us-east-1' },
-  s3_prefix: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  s3_endpoint: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  s3_force_path_style: { type: { kind: 'bool' }, default: false },
-  s3_access_key: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  s3_secret_key: { type: { kind: 'string', allowEmpty: true }, default: '', secret: true },
-  s3_server_side_encryption: { type: { kind: 'enum', values: ['', 'AES256', 'aws:kms'] }, default: '' },
-  s3_sse_kms_key_id: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  s3_storage_class: { type: { kind: 'string', allowEmpty: true }, default: '' },
-  s3_part_size: { type: { kind: 'size', min: 5 * 1024 * 1024 }, default: 8 * 1024 * 1024 },
-  // 8 MiB × 2 (aws s3 cp's part size): as fast as 16 MiB × 4 in the bench, ~60 MiB less memory.
-  s3_queue_size: { type: { kind: 'int', min: 1, max: 64 }, default: 2 },
-  backup_segment_max_size: { type: { kind: 'size', min: 1 }, default: 2 * 1024 ** 3 },
   backup_chunk_size: { type: { kind: 'size', min: 4096 }, default: 65536 },
   backup_compression: { type: { kind: 'enum', values: ['gzip', 'none', 'zstd', 'lz4'] }, default: 'none' },
   backup_compression_level: { type: { kind: 'int', min: 1, max: 9 }, default: 1 },
@@ -121,10 +96,13 @@ type ValueOf<T extends KeyType> = T extends { kind: 'int' } | { kind: 'size' }
       ? V
       : string;
 
-/** The validated configuration: one typed field per key. */
-export type AgentConfig = {
-  readonly [K in ConfigKey]: ValueOf<(typeof CONFIG_SCHEMA)[K]['type']>;
+/** The validated values of a table of keys: one typed field per key. */
+export type SettingsOf<T extends Record<string, KeySpec>> = {
+  readonly [K in keyof T]: ValueOf<T[K]['type']>;
 };
+
+/** The validated configuration: one typed field per key. */
+export type AgentConfig = SettingsOf<typeof CONFIG_SCHEMA>;
 
 export const ENV_PREFIX = 'GUEST_AGENT_';
 

@@ -1,4 +1,4 @@
-import type { Storage } from './storage.js';
+import type { Storage, StorageLimits } from './storage.js';
 
 /**
  * A Storage whose driver is built on first use. The S3 driver pulls in the
@@ -6,7 +6,7 @@ import type { Storage } from './storage.js';
  * command actually reads or writes keeps every other command (and every
  * Swift or local installation) from paying for it at start-up.
  */
-export function lazyStorage(name: string, load: () => Promise<Storage>): Storage {
+export function lazyStorage(name: string, limits: StorageLimits, load: () => Promise<Storage>): Storage {
   let loading: Promise<Storage> | undefined;
   const driver = (): Promise<Storage> => {
     loading ??= load().catch((err: unknown) => {
@@ -18,6 +18,7 @@ export function lazyStorage(name: string, load: () => Promise<Storage>): Storage
   };
   return {
     name,
+    limits,
     put: async (key, data, meta, signal) => (await driver()).put(key, data, meta, signal),
     get: async (key, signal) => (await driver()).get(key, signal),
     head: async (key) => (await driver()).head(key),

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { ObjectNotFoundError, StorageError, errorMessage } from '../errors.js';
 import { fsyncDirectory, temporaryNameFor, writeFileAtomic } from '../util/atomic-file.js';
-import type { ObjectInfo, ObjectMeta, PutResult, Storage } from './storage.js';
+import type { ObjectInfo, ObjectMeta, PutResult, Storage, StorageLimits } from './storage.js';
 
 export interface LocalStorageOptions {
   /** Directory that holds the objects; created on first write. */
@@ -14,6 +14,15 @@ export interface LocalStorageOptions {
 }
 
 const META_DIR = '.meta';
+
+/**
+ * A key's metadata is one file named after the whole key, and a file name
+ * has at most 255 bytes: `.meta/catalog-index%2F<entry>.json`, and its
+ * temporary name `.<that>.partial-<12 hex>`. So index keys are much
+ * shorter here than in Swift or S3: most local entries are references to
+ * the record, and a local read is cheap.
+ */
+export const LOCAL_LIMITS: StorageLimits = { indexKeyBudget: 220 };
 
 /**
  * Objects as plain files under one directory. Writes go to a hidden temporary
@@ -34,6 +43,7 @@ export function createLocalStorage(options: LocalStorageOptions): Storage {
 
   return {
     name: 'local',
+    limits: LOCAL_LIMITS,
 
     async put(key: string, data: Readable, meta: ObjectMeta, signal?: AbortSignal): Promise<PutResult> {
       const finalPath = fileOf(key);

@@ -1,6 +1,11 @@
 import { StorageError } from '../errors.js';
+import type { StorageLimits } from './storage.js';
 
-const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** S3's smallest multipart part (but the last). */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+/** S3 takes keys of 1,024 bytes, and the driver puts `<prefix>/` before each: room for a prefix of 123 bytes. */
+export const S3_LIMITS: StorageLimits = { indexKeyBudget: 900 };
 
 export interface S3StorageOptions {
   bucket: string;

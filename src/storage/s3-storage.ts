@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ObjectNotFoundError, StorageAuthError, StorageError, errorMessage } from '../errors.js';
-import { checkS3Options, type S3StorageOptions } from './s3-options.js';
+import { S3_LIMITS, checkS3Options, type S3StorageOptions } from './s3-options.js';
 import type { ObjectInfo, ObjectMeta, PutResult, Storage } from './storage.js';
 
 export type { S3StorageOptions } from './s3-options.js';
@@ -141,6 +141,7 @@ export function createS3Storage(options: S3StorageOptions): Storage {
 
   return {
     name: 's3',
+    limits: S3_LIMITS,
 
     async put(key: string, data: Readable, meta: ObjectMeta, signal?: AbortSignal): Promise<PutResult> {
       signal?.throwIfAborted();

@@ -40,6 +40,16 @@ export interface ObjectVerifier {
   read(signal?: AbortSignal): Promise<Readable>;
 }
 
+/** What a store takes, for the layers above it that must keep within it; each driver declares its own. */
+export interface StorageLimits {
+  /**
+   * Longest key of a catalog index entry (src/catalog/catalog-index.ts), in
+   * bytes, with room to spare for the driver's own names around a key (a
+   * temporary name, a segment suffix, a prefix).
+   */
+  readonly indexKeyBudget: number;
+}
+
 /**
  * The one interface every backend implements. Segmenting, multipart, retries
  * and temporary names live inside each driver; callers see whole objects.
@@ -48,6 +58,7 @@ export interface ObjectVerifier {
  */
 export interface Storage {
   readonly name: string;
+  readonly limits: StorageLimits;
   put(key: string, data: Readable, meta: ObjectMeta, signal?: AbortSignal): Promise<PutResult>;
   get(key: string, signal?: AbortSignal): Promise<Readable>;
   /** undefined when the object does not exist. */

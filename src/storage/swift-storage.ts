@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ArchiveError, ChecksumMismatchError, ObjectNotFoundError, StorageAuthError, StorageError, errorMessage } from '../errors.js';
 import { segmentsOf } from './segment-stream.js';
 import { createSwiftAuth, type SwiftAuthOptions, type SwiftSession } from './swift-auth.js';
-import type { ObjectInfo, ObjectMeta, ObjectVerifier, PutResult, Storage } from './storage.js';
+import type { ObjectInfo, ObjectMeta, ObjectVerifier, PutResult, Storage, StorageLimits } from './storage.js';
 
 /** How uploads, listings and requests behave, whatever the authentication. */
 export interface SwiftTransferOptions {
@@ -60,6 +60,8 @@ interface ManifestSegment {
 }
 
 const META_PREFIX = 'x-object-meta-';
+/** Swift takes names of 1,024 bytes; a key's first segment during an upload is `<key>_00000000`. */
+export const SWIFT_LIMITS: StorageLimits = { indexKeyBudget: 1000 };
 /** Buffered segments in memory at once: 1, as measured (more was no faster into one Swift, and costs a segment each). */
 export const DEFAULT_UPLOAD_CONCURRENCY = 1;
 const MiB = 1024 * 1024;
@@ -339,6 +341,7 @@ export function createSwiftStorage(options: SwiftStorageOptions): Storage {
 
   return {
     name: 'swift',
+    limits: SWIFT_LIMITS,
 
     async put(key: string, data: Readable, meta: ObjectMeta, signal?: AbortSignal): Promise<PutResult> {
       await ensureContainer();

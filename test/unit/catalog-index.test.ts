@@ -10,6 +10,9 @@ import {
   parseIndexKey,
   unescapeField,
 } from '../../src/catalog/catalog-index.js';
+import { localBackend } from '../../src/storage/local-backend.js';
+import { s3Backend } from '../../src/storage/s3-backend.js';
+import { swiftBackend } from '../../src/storage/swift-backend.js';
 
 const summary = (extra: Partial<BackupSummary> = {}): BackupSummary => ({
   id: '3f2a9c4e-1b7d-4e0a-9c51-2d6f8a0b7e13',
@@ -86,17 +89,17 @@ describe('catalog index keys', () => {
 
   it('fall back to a reference when even the summary without a name does not fit, and to nothing when that does not either', () => {
     const s = summary();
-    const key = indexKeyOf(s, 4321, indexKeyBudget('local'))!;
-    expect(key.length).to.be.at.most(indexKeyBudget('local'));
+    const key = indexKeyOf(s, 4321, indexKeyBudget(localBackend))!;
+    expect(key.length).to.be.at.most(indexKeyBudget(localBackend));
     expect(parseIndexKey(key)).to.deep.equal({ kind: 'reference', key, id: s.id, recordBytes: 4321 });
     expect(indexKeyOf(summary({ id: `a${'._'.repeat(63)}` }), 4321, 220)).to.equal(undefined);
   });
 
   it('stay within 1,024 bytes for the longest ids, instance ids and locations on Swift and S3', () => {
     const s = summary({ id: 'i'.repeat(128), instance_id: 'j'.repeat(255), parent_id: 'p'.repeat(128), location: `http://swift/${'ü'.repeat(200)}`, name: '🎉'.repeat(100) });
-    for (const backend of ['swift', 's3']) {
+    for (const backend of [swiftBackend, s3Backend]) {
       const key = indexKeyOf(s, 4321, indexKeyBudget(backend))!;
-      expect(Buffer.byteLength(key), backend).to.be.at.most(1000);
+      expect(Buffer.byteLength(key), backend.name).to.be.at.most(1000);
       expect(parseIndexKey(key)?.id).to.equal(s.id);
     }
   });

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { execa } from 'execa';
 import { loadConfig } from '../../src/config/load-config.js';
-import { StorageError } from '../../src/errors.js';
+import { ConfigError, StorageError } from '../../src/errors.js';
 import { createStorage } from '../../src/storage/create-storage.js';
 
 const moduleUrl = (relative: string): string => JSON.stringify(fileURLToPath(new URL(relative, import.meta.url)));
@@ -33,6 +33,25 @@ describe('createStorage', () => {
       GUEST_AGENT_S3_ACCESS_KEY: 'AKIAEXAMPLE',
     });
     expect(() => createStorage(config)).to.throw(StorageError, "s3 storage: option 'secretAccessKey' is required when the other key is set");
+  });
+
+  it('names the settings a backend needs and lacks', async () => {
+    const refusal = async (env: Record<string, string>) => {
+      const config = await loadConfig(undefined, env);
+      try {
+        createStorage(config);
+      } catch (err) {
+        expect(err).to.be.instanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      return expect.fail('expected a ConfigError');
+    };
+    expect(await refusal({ GUEST_AGENT_STORAGE_STRATEGY: 's3' })).to.equal('storage_strategy is s3 but s3_bucket is not set');
+    expect(await refusal({ GUEST_AGENT_STORAGE_STRATEGY: 'swift', GUEST_AGENT_SWIFT_USER: 'u' })).to.equal('storage_strategy is swift but swift_auth_url, swift_key are not set');
+    expect(await refusal({ GUEST_AGENT_STORAGE_STRATEGY: 'swift', GUEST_AGENT_SWIFT_AUTH_VERSION: '3' })).to.equal(
+      'storage_strategy is swift but swift_auth_url, swift_user, swift_key, swift_project_name are not set',
+    );
+    expect(await refusal({ GUEST_AGENT_STORAGE_STRATEGY: 'swift', GUEST_AGENT_SWIFT_AUTH_VERSION: '2' })).to.equal('swift_auth_version 2 is not supported: use 1 (tempauth) or 3 (Keystone v3)');
   });
 
   it('does not load the AWS SDK for a local or Swift store', async function () {
