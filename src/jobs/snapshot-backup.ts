@@ -17,7 +17,7 @@ export interface BackupTarget {
 }
 
 /** What a snapshot-based strategy learns about the node while it works. */
-export interface NodeFacts {
+interface NodeFacts {
   cassandraVersion: string;
   ringText: string;
 }
@@ -79,7 +79,7 @@ function nodeFacts(ctx: JobContext): Promise<NodeFacts> {
 }
 
 /** Every table in the snapshot with its schema.cql (written for user keyspaces only). */
-export async function describeTables(files: SnapshotFile[]): Promise<ArchivedTable[]> {
+async function describeTables(files: SnapshotFile[]): Promise<ArchivedTable[]> {
   const tables = new Map<string, ArchivedTable>();
   for (const file of files) {
     const key = `${file.keyspace}/${file.tableDirectory}`;
@@ -90,7 +90,7 @@ export async function describeTables(files: SnapshotFile[]): Promise<ArchivedTab
   return [...tables.values()];
 }
 
-export interface RecordParts {
+interface RecordParts {
   target: BackupTarget;
   strategy: string;
   started: string;
@@ -104,7 +104,7 @@ export interface RecordParts {
 }
 
 /** The catalog record of a finished upload: everything a restore, verify or the control plane needs. */
-export function buildRecord(ctx: JobContext, parts: RecordParts): BackupRecord {
+function buildRecord(ctx: JobContext, parts: RecordParts): BackupRecord {
   const { target, upload, facts, parent } = parts;
   return {
     id: target.id,
@@ -138,7 +138,7 @@ export function buildRecord(ctx: JobContext, parts: RecordParts): BackupRecord {
 }
 
 /** Writes the record, last: a stored object without its record does not exist, so it is removed if the record cannot be written. */
-export async function commitRecord(ctx: JobContext, record: BackupRecord): Promise<BackupRecord> {
+async function commitRecord(ctx: JobContext, record: BackupRecord): Promise<BackupRecord> {
   try {
     await ctx.catalog.put(record);
   } catch (err) {
@@ -149,7 +149,7 @@ export async function commitRecord(ctx: JobContext, record: BackupRecord): Promi
 }
 
 /** Object metadata of every archive (Swift: X-Object-Meta-*, S3: x-amz-meta-*); Trove's Parent-* keys for incrementals. */
-export function objectMeta(id: string, cassandraVersion: string, parent: BackupRecord | undefined): Record<string, string> {
+function objectMeta(id: string, cassandraVersion: string, parent: BackupRecord | undefined): Record<string, string> {
   return {
     datastore: 'cassandra',
     'datastore-version': cassandraVersion,
