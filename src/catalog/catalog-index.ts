@@ -1,5 +1,5 @@
 import { isValidBackupId } from './backup-id.js';
-import type { BackupState, BackupType } from './backup-record.js';
+import { BACKUP_STATES, BACKUP_TYPES, type BackupState, type BackupType } from './backup-record.js';
 import type { BackupSummary } from './catalog.js';
 
 /**
@@ -43,9 +43,6 @@ const DEFAULT_KEY_BUDGET = 220;
 export function indexKeyBudget(storageName: string): number {
   return KEY_BUDGET[storageName] ?? DEFAULT_KEY_BUDGET;
 }
-
-const STATES: readonly BackupState[] = ['BUILDING', 'COMPLETED', 'FAILED', 'DELETE_FAILED'];
-const TYPES: readonly BackupType[] = ['full', 'incremental'];
 
 export type IndexEntry =
   | { kind: 'summary'; key: string; id: string; recordBytes: number; summary: BackupSummary }
@@ -108,8 +105,8 @@ export function parseIndexKey(key: string): IndexEntry | undefined {
   ];
   if (
     created === undefined ||
-    !STATES.includes(state as BackupState) ||
-    !TYPES.includes(type as BackupType) ||
+    !BACKUP_STATES.includes(state as BackupState) ||
+    !BACKUP_TYPES.includes(type as BackupType) ||
     !instanceId ||
     parentId === undefined ||
     storedBytes === undefined ||
