@@ -24,6 +24,14 @@ export class ConfigError extends AgentError {
 /** A backup id that is not in the catalog, or not complete. */
 export class BackupNotFoundError extends AgentError {}
 
+/**
+ * A catalog record that is not one: not JSON, a field missing or of the
+ * wrong type, or unsafe (a manifest name that climbs out of the data
+ * directory). Unlike an incomplete record (a valid one that cannot be
+ * restored, e.g. FAILED), nothing of it can be trusted.
+ */
+export class MalformedRecordError extends AgentError {}
+
 /** A backup id that is already used. */
 export class BackupExistsError extends AgentError {}
 

@@ -2,8 +2,10 @@
  * What the catalog knows about one backup. A backup without a complete record
  * does not exist: the record is written last.
  */
-export type BackupState = 'BUILDING' | 'COMPLETED' | 'FAILED' | 'DELETE_FAILED';
-export type BackupType = 'full' | 'incremental';
+export const BACKUP_STATES = ['BUILDING', 'COMPLETED', 'FAILED', 'DELETE_FAILED'] as const;
+export type BackupState = (typeof BACKUP_STATES)[number];
+export const BACKUP_TYPES = ['full', 'incremental'] as const;
+export type BackupType = (typeof BACKUP_TYPES)[number];
 /** How the stored TAR is compressed; `lzop` (the seed tool's) is only ever read. */
 export const COMPRESSIONS = ['gzip', 'none', 'zstd', 'lz4', 'lzop'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];

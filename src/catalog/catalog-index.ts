@@ -1,6 +1,6 @@
 import type { StorageLimits } from '../storage/storage.js';
 import { isValidBackupId } from './backup-id.js';
-import type { BackupState, BackupType } from './backup-record.js';
+import { BACKUP_STATES, BACKUP_TYPES, type BackupState, type BackupType } from './backup-record.js';
 import type { BackupSummary } from './catalog.js';
 
 /**
@@ -34,9 +34,6 @@ export const INDEX_NAME_LIMIT = 64;
 export function indexKeyBudget(storage: { readonly limits: StorageLimits }): number {
   return storage.limits.indexKeyBudget;
 }
-
-const STATES: readonly BackupState[] = ['BUILDING', 'COMPLETED', 'FAILED', 'DELETE_FAILED'];
-const TYPES: readonly BackupType[] = ['full', 'incremental'];
 
 export type IndexEntry =
   | { kind: 'summary'; key: string; id: string; recordBytes: number; summary: BackupSummary }
@@ -99,8 +96,8 @@ export function parseIndexKey(key: string): IndexEntry | undefined {
   ];
   if (
     created === undefined ||
-    !STATES.includes(state as BackupState) ||
-    !TYPES.includes(type as BackupType) ||
+    !BACKUP_STATES.includes(state as BackupState) ||
+    !BACKUP_TYPES.includes(type as BackupType) ||
     !instanceId ||
     parentId === undefined ||
     storedBytes === undefined ||

@@ -1,11 +1,12 @@
 import { text } from 'node:stream/consumers';
 import { Readable } from 'node:stream';
-import { AgentError, ObjectNotFoundError, errorMessage } from '../errors.js';
+import { AgentError, MalformedRecordError, ObjectNotFoundError, errorMessage } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
 import { isValidBackupId } from './backup-id.js';
 import type { BackupRecord } from './backup-record.js';
 import { summaryOf, type BackupSummary, type IndexedCatalog } from './catalog.js';
 import { INDEX_PREFIX, indexKeyBudget, indexKeyOf, indexPrefixOf, parseIndexKey, type IndexEntry } from './catalog-index.js';
+import { parseBackupRecord } from './record-schema.js';
 
 export const CATALOG_PREFIX = 'catalog/';
 const RECORD_SUFFIX = '.json';
@@ -14,7 +15,8 @@ export interface StorageCatalogOptions {
   /**
    * Told when an index entry could not be written, repaired or removed.
    * The record stays the truth: a listing that finds no entry, or one older
-   * than its record, reads the record instead. Default: nothing is said.
+   * than its record, reads the record instead. Told too when a listing
+   * passes over a malformed record. Default: nothing is said.
    */
   warn?: (message: string) => void;
   /** A listing writes the entries it finds missing or stale (default true). */
@@ -43,8 +45,12 @@ export function createStorageCatalog(storage: Storage, options: StorageCatalogOp
     return `${CATALOG_PREFIX}${id}${RECORD_SUFFIX}`;
   };
 
-  /** The record and the size of its stored JSON, or undefined when there is none. */
-  async function readRecord(key: string): Promise<{ record: BackupRecord; bytes: number } | undefined> {
+  /**
+   * The record and the size of its stored JSON, or undefined when there is
+   * none; a MalformedRecordError naming the field when it is not a record
+   * (or not the one of backup `id`).
+   */
+  async function readRecord(key: string, id?: string): Promise<{ record: BackupRecord; bytes: number } | undefined> {
     let body: string;
     try {
       body = await text(await storage.get(key));
@@ -52,10 +58,23 @@ export function createStorageCatalog(storage: Storage, options: StorageCatalogOp
       if (err instanceof ObjectNotFoundError) return undefined;
       throw new AgentError(`catalog: cannot read ${key} from ${where}: ${errorMessage(err)}`, { cause: err });
     }
+    let value: unknown;
     try {
-      return { record: JSON.parse(body) as BackupRecord, bytes: Buffer.byteLength(body) };
+      value = JSON.parse(body);
     } catch (err) {
-      throw new AgentError(`catalog: ${key} in ${where} is not valid JSON; delete it or put back a good copy`, { cause: err });
+      throw new MalformedRecordError(`catalog: ${key} in ${where} is not valid JSON; delete it or put back a good copy`, { cause: err });
+    }
+    return { record: parseBackupRecord(value, `${key} in ${where}`, { id }), bytes: Buffer.byteLength(body) };
+  }
+
+  /** As readRecord, for a listing: one malformed record is passed over (and told), it never hides the others. */
+  async function readListed(key: string): Promise<{ record: BackupRecord; bytes: number } | undefined> {
+    try {
+      return await readRecord(key);
+    } catch (err) {
+      if (!(err instanceof MalformedRecordError)) throw err;
+      warn(`${err.message}; listings pass over it`);
+      return undefined;
     }
   }
 
@@ -105,7 +124,7 @@ export function createStorageCatalog(storage: Storage, options: StorageCatalogOp
 
   return {
     description: `${where}, ${CATALOG_PREFIX}`,
-    get: async (id) => (await readRecord(keyOf(id)))?.record,
+    get: async (id) => (await readRecord(keyOf(id), id))?.record,
 
     async put(record) {
       const body = Buffer.from(`${JSON.stringify(record, null, 2)}\n`);
@@ -115,7 +134,7 @@ export function createStorageCatalog(storage: Storage, options: StorageCatalogOp
 
     async *list() {
       for (const key of (await listRecords()).keys()) {
-        const found = await readRecord(key);
+        const found = await readListed(key);
         if (found) yield found.record;
       }
     },
@@ -144,8 +163,8 @@ export function createStorageCatalog(storage: Storage, options: StorageCatalogOp
         else toRead.push({ key, id: isValidBackupId(id) ? id : undefined, stale: only === undefined });
       }
       const read = await mapConcurrently(toRead, concurrency, async ({ key, id, stale }) => {
-        const found = await readRecord(key);
-        // Deleted since the listing: it is not there any more.
+        const found = await readListed(key);
+        // Deleted since the listing (or malformed, and told): it is not listed.
         if (!found) return undefined;
         if (repairIndex && stale && found.record.id === id) await writeEntryQuietly(found.record, found.bytes);
         return summaryOf(found.record);

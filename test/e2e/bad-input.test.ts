@@ -121,6 +121,15 @@ describe('guest-agent on bad input', function () {
       await expectRestoreRefused('tamper-2', /the stored object's SHA-256 is [0-9a-f]{64}, the catalog says [0-9a-f]{64}; the object is corrupt, restore another backup/);
     });
 
+    it('refuses a record whose manifest names a file outside the data directory, naming the record and the field, node untouched', async () => {
+      const rec = await backup('manifest-1');
+      await writeRecord({ ...rec, files: rec.files!.map((f, i) => (i === 0 ? { ...f, name: '../../etc/passwd' } : f)) });
+      await expectRestoreRefused(
+        'manifest-1',
+        /backup record catalog\/manifest-1\.json in local storage: files\[0\]\.name must be a relative TAR name <keyspace>\/<table-dir>\/<file>, got "\.\.\/\.\.\/etc\/passwd" \(its name climbs out of the data directory with '\.\.'\)/,
+      );
+    });
+
     let template: Promise<BackupRecord> | undefined;
     /** A hand-made archive and record in the store, as a hostile or damaged backup would be: no file manifest. */
     const plantArchive = async (id: string, entries: Parameters<typeof tarOf>[0], rawBytes: number) => {

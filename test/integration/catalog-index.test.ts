@@ -5,6 +5,7 @@ import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import { INDEX_PREFIX, indexPrefixOf, parseIndexKey } from '../../src/catalog/catalog-index.js';
 import { summaryOf, type BackupSummary, type IndexedCatalog } from '../../src/catalog/catalog.js';
 import { createStorageCatalog } from '../../src/catalog/storage-catalog.js';
+import { MalformedRecordError } from '../../src/errors.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { testStores } from '../support/test-stores.js';
 
@@ -151,6 +152,41 @@ for (const backend of backends) {
       const entries = await keysUnder(storage, indexPrefixOf(record.id));
       expect(entries).to.have.length(1);
       if (fromKeys) expect(entries[0]).to.contain('.DELETE_5fFAILED.');
+    });
+
+    it('lists the other backups when a record is malformed or not JSON, saying which it passed over; get refuses it, naming the field', async () => {
+      const good = sampleRecord(randomUUID());
+      await catalog.put(good);
+      // Written behind the catalog's back, as a damaged or hostile store holds them: no index entry.
+      const hostile = sampleRecord(randomUUID(), { files: [{ name: '../../etc/passwd', dir: 0, size: 1, crc32: '00000000', stored_in: 'x' }] });
+      const hostileKey = `catalog/${hostile.id}.json`;
+      await storage.put(hostileKey, Readable.from([Buffer.from(JSON.stringify(hostile))]), {});
+      const garbled = randomUUID();
+      await storage.put(`catalog/${garbled}.json`, Readable.from([Buffer.from('{"id": ')]), {});
+
+      const listed = await summariesOf(catalog);
+      expect(listed.get(good.id)).to.deep.equal(summaryOf(good));
+      expect(listed.has(hostile.id) || listed.has(garbled)).to.equal(false);
+      const ids: string[] = [];
+      for await (const record of catalog.list()) ids.push(record.id);
+      expect(ids).to.include(good.id);
+      expect(ids).not.to.include.members([hostile.id, garbled]);
+      const passedOver = warnings.splice(0);
+      const where = `${hostileKey} in ${storage.name} storage`;
+      expect(passedOver.filter((w) => w.startsWith(`backup record ${where}: files[0].name must be a relative TAR name`))).to.have.length(2);
+      expect(passedOver.filter((w) => w.includes(`catalog/${garbled}.json in ${storage.name} storage is not valid JSON`))).to.have.length(2);
+      expect(passedOver.every((w) => w.endsWith('; listings pass over it'))).to.equal(true);
+      // Nothing was written for them.
+      expect(await keysUnder(storage, indexPrefixOf(hostile.id))).to.deep.equal([]);
+
+      const refused = await catalog.get(hostile.id).then(() => undefined, (err: unknown) => err);
+      expect(refused).to.be.instanceOf(MalformedRecordError);
+      expect((refused as Error).message).to.equal(
+        `backup record ${where}: files[0].name must be a relative TAR name <keyspace>/<table-dir>/<file>, got "../../etc/passwd" (its name climbs out of the data directory with '..')`,
+      );
+      expect(await catalog.get(garbled).catch((err: unknown) => err)).to.be.instanceOf(MalformedRecordError);
+      await storage.delete(hostileKey);
+      await storage.delete(`catalog/${garbled}.json`);
     });
 
     it('gives back odd and long names (shortened with … from the key, whole from the record)', async () => {

@@ -14,7 +14,7 @@ import { packFiles } from '../../src/archive/tar-pack.js';
 import { runBackupVerify } from '../../src/cli/dbaas-verify.js';
 import type { AgentConfig } from '../../src/config/config-schema.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import { BackupNotFoundError } from '../../src/errors.js';
+import { BackupNotFoundError, MalformedRecordError } from '../../src/errors.js';
 import type { JobContext } from '../../src/jobs/job-context.js';
 import { uploadArchive } from '../../src/jobs/upload-archive.js';
 import { verdictLine, verifyBackup, type VerifyReport } from '../../src/jobs/verify-backup.js';
@@ -245,10 +245,25 @@ describe('verify a stored backup: local storage', function () {
   });
 
   it('reports a TAR entry a restore would refuse, without writing anything', async () => {
-    const rec = await storeBackup(store, { id: 'escape-1', files: [...tableFiles(8), { name: 'shop/../../etc/cron.d/x', content: Buffer.from('* * * * * root sh\n') }] });
+    // Only the TAR holds it: a manifest naming it would make the record itself malformed (record-schema.ts).
+    const files = tableFiles(8);
+    const rec = await storeBackup(store, { id: 'escape-1', files: [...files, { name: 'shop/../../etc/cron.d/x', content: Buffer.from('* * * * * root sh\n') }], manifest: manifestOf(files, 'escape-1') });
     const report = await verify(store, rec.id);
     expect(report.problems[0]).to.equal(
       "backup escape-1: escape-1.tar holds an entry a restore refuses, 'shop/../../etc/cron.d/x': its name climbs out of the data directory with '..'; it cannot be restored as it was taken: take a new backup",
+    );
+  });
+
+  it('refuses a record whose manifest names a file outside the data directory, naming the field, before reading anything', async () => {
+    const rec = await storeBackup(store, { id: 'hostile-manifest-1', files: tableFiles(12) });
+    await store.catalog.put({ ...rec, files: rec.files!.map((f, i) => (i === 1 ? { ...f, name: 'shop/../../etc/cron.d/x' } : f)) });
+    const failure = await verify(store, rec.id).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).to.be.instanceOf(MalformedRecordError);
+    expect((failure as Error).message).to.equal(
+      `backup record catalog/hostile-manifest-1.json in local storage: files[1].name must be a relative TAR name <keyspace>/<table-dir>/<file>, got "shop/../../etc/cron.d/x" (its name climbs out of the data directory with '..')`,
     );
   });
 
