@@ -237,7 +237,7 @@ export class GuestEndpoint {
       authToken: typeof context.auth_token === 'string' ? context.auth_token : null,
       projectId: typeof context.project_id === 'string' ? context.project_id : null,
     });
-    return { config: this.options.config, node: this.#node, storage, catalog: createStorageCatalog(storage), progress: loggedProgress(log), signal };
+    return { config: this.options.config, node: this.#node, storage, catalog: createStorageCatalog(storage, { warn: (message) => log.warn('catalog.record_skipped', { message }) }), progress: loggedProgress(log), signal };
   }
 
   #refuseWhileBusy(what: string): boolean {

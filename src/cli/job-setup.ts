@@ -17,7 +17,7 @@ export async function setUpJob(configFile: string | undefined, progress: Progres
     config,
     node,
     storage,
-    catalog: createStorageCatalog(storage),
+    catalog: createStorageCatalog(storage, { warn: (message) => process.stderr.write(`guest-agent: warning: ${message}\n`) }),
     progress,
     signal,
   };

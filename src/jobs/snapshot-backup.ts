@@ -90,7 +90,7 @@ async function describeTables(files: SnapshotFile[]): Promise<ArchivedTable[]> {
   return [...tables.values()];
 }
 
-interface RecordParts {
+export interface RecordParts {
   target: BackupTarget;
   strategy: string;
   started: string;
@@ -98,13 +98,13 @@ interface RecordParts {
   facts: NodeFacts;
   tables: ArchivedTable[];
   parent: BackupRecord | undefined;
-  /** Every file a restore yields. */
-  files: ManifestFile[];
+  /** Every file a restore yields; default: the files of this object. */
+  files?: ManifestFile[];
   fullReason?: string;
 }
 
 /** The catalog record of a finished upload: everything a restore, verify or the control plane needs. */
-function buildRecord(ctx: JobContext, parts: RecordParts): BackupRecord {
+export function buildRecord(ctx: JobContext, parts: RecordParts): BackupRecord {
   const { target, upload, facts, parent } = parts;
   return {
     id: target.id,
@@ -128,7 +128,7 @@ function buildRecord(ctx: JobContext, parts: RecordParts): BackupRecord {
     object_key: upload.objectKey,
     compression: upload.compression,
     ...(upload.encryption ? { encryption: upload.encryption } : {}),
-    files: parts.files,
+    files: parts.files ?? upload.files,
     ...(parts.fullReason ? { full_reason: parts.fullReason } : {}),
     data_directory_count: ctx.node.settings.dataFileDirectories.length,
     cassandra_version: facts.cassandraVersion,
