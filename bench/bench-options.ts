@@ -1,6 +1,6 @@
 /** The command line of `npm run bench`, parsed once into typed values. */
 import { parseArgs } from 'node:util';
-import type { Compression } from '../src/catalog/backup-record.js';
+import type { Compression } from '../src/archive/stored-format.js';
 import { CONFIG_SCHEMA } from '../src/config/config-schema.js';
 import { parseSize } from '../src/config/parse-value.js';
 

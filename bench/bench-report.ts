@@ -6,7 +6,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Compression } from '../src/catalog/backup-record.js';
+import type { Compression } from '../src/archive/stored-format.js';
 import { formatBytes } from '../src/util/format-bytes.js';
 import type { Backend } from './bench-options.js';
 import type { Ceiling } from './stage-ceilings.js';

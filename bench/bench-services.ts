@@ -8,7 +8,7 @@
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { Compression } from '../src/catalog/backup-record.js';
+import type { Compression } from '../src/archive/stored-format.js';
 import { repoRoot } from '../test/support/repo-paths.js';
 import { GNU_TIME } from './process-tree.js';
 

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { archiveSuffix } from '../src/archive/compression.js';
-import type { Compression } from '../src/catalog/backup-record.js';
+import type { Compression } from '../src/archive/stored-format.js';
 import { CONFIG_SCHEMA } from '../src/config/config-schema.js';
 import { formatBytes } from '../src/util/format-bytes.js';
 import { createNodeUnderTest, readCatalogRecord, writeAgentConfig, type AgentStores, type NodeUnderTest } from '../test/support/e2e-nodes.js';

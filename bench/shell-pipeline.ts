@@ -17,7 +17,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Compression } from '../src/catalog/backup-record.js';
+import type { Compression } from '../src/archive/stored-format.js';
 import { s3TestAccount, swiftTestAccount } from '../test/support/object-store-env.js';
 import type { Backend } from './bench-options.js';
 import { measureTree, type RunOptions, type TreeMeasurement } from './process-tree.js';

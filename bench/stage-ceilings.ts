@@ -26,7 +26,7 @@ import { execa } from 'execa';
 import { createCompressor, createDecompressor } from '../src/archive/compression.js';
 import { createDecryptStream, createEncryptStream } from '../src/archive/encryption.js';
 import { loadWriteKey } from '../src/archive/encryption-key.js';
-import type { Compression } from '../src/catalog/backup-record.js';
+import type { Compression } from '../src/archive/stored-format.js';
 import { loadConfig } from '../src/config/load-config.js';
 
 export interface Ceiling {

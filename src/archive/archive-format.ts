@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { BackupRecord, Compression, EncryptionInfo } from '../catalog/backup-record.js';
+import type { Compression, EncryptionInfo, StoredFormat } from './stored-format.js';
 import type { AgentConfig } from '../config/config-schema.js';
 import { ArchiveError, ConfigError } from '../errors.js';
 import { archiveSuffix, createCompressor, createDecompressor } from './compression.js';
@@ -40,9 +40,6 @@ export async function writeFormat(config: AgentConfig): Promise<WriteFormat> {
     stages: (backupId) => [compress(), createEncryptStream(key, { objectId: backupId })],
   };
 }
-
-/** The record's fields that say how its stored bytes were written. */
-export type StoredFormat = Pick<BackupRecord, 'id' | 'compression' | 'encryption'>;
 
 /**
  * Fresh stages from a record's stored bytes back to TAR bytes, in order. For

@@ -1,6 +1,6 @@
 import { PassThrough, type Duplex } from 'node:stream';
 import zlib from 'node:zlib';
-import type { Compression } from '../catalog/backup-record.js';
+import type { Compression } from './stored-format.js';
 import { AgentError, ArchiveError } from '../errors.js';
 import { createProcessStream } from './process-stream.js';
 

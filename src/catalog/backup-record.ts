@@ -1,3 +1,5 @@
+import { COMPRESSIONS, type Compression, type EncryptionInfo } from '../archive/stored-format.js';
+
 /**
  * What the catalog knows about one backup. A backup without a complete record
  * does not exist: the record is written last.
@@ -6,9 +8,6 @@ export const BACKUP_STATES = ['BUILDING', 'COMPLETED', 'FAILED', 'DELETE_FAILED'
 export type BackupState = (typeof BACKUP_STATES)[number];
 export const BACKUP_TYPES = ['full', 'incremental'] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
-/** How the stored TAR is compressed; `lzop` (the seed tool's) is only ever read. */
-export const COMPRESSIONS = ['gzip', 'none', 'zstd', 'lz4', 'lzop'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
 
 export interface ArchivedTable {
   keyspace: string;
@@ -33,14 +32,6 @@ export interface ManifestFile {
   crc32: string;
   /** Id of the backup whose stored object holds these bytes: this one, or an ancestor. */
   stored_in: string;
-}
-
-/** How the stored bytes are encrypted (absent: not encrypted). */
-export interface EncryptionInfo {
-  /** The scheme and its version, e.g. `aes-256-gcm-chunked-v1`. */
-  scheme: string;
-  /** Identifies the key without revealing it. */
-  key_id: string;
 }
 
 export interface BackupRecord {

@@ -1,7 +1,8 @@
 import { unsafeEntryReason } from '../archive/tar-extract.js';
 import { MalformedRecordError } from '../errors.js';
 import { describeBackupIdRule, isValidBackupId } from './backup-id.js';
-import { BACKUP_STATES, BACKUP_TYPES, COMPRESSIONS, type ArchivedTable, type BackupRecord, type EncryptionInfo, type ManifestFile } from './backup-record.js';
+import { COMPRESSIONS, type EncryptionInfo } from '../archive/stored-format.js';
+import { BACKUP_STATES, BACKUP_TYPES, type ArchivedTable, type BackupRecord, type ManifestFile } from './backup-record.js';
 
 /**
  * A catalog record as read from storage is whatever the store holds: an old

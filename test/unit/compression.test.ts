@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { expect } from 'chai';
-import type { Compression } from '../../src/catalog/backup-record.js';
+import type { Compression } from '../../src/archive/stored-format.js';
 import { archiveSuffix, createCompressor, createDecompressor } from '../../src/archive/compression.js';
 import { createProcessStream } from '../../src/archive/process-stream.js';
 import { AgentError, ArchiveError } from '../../src/errors.js';
