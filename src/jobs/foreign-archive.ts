@@ -2,9 +2,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { legacyDecryptOptions } from '../archive/archive-format.js';
 import { LEGACY_HEAD_BYTES, describeKdf, findLegacyKey, legacyScheme } from '../archive/openssl-legacy.js';
-import type { Compression, EncryptionInfo } from '../archive/stored-format.js';
-import type { BackupRecord } from '../catalog/backup-record.js';
-import type { Catalog } from '../catalog/catalog.js';
+import type { Compression, EncryptionInfo, StoredFormat } from '../archive/stored-format.js';
 import { freeSpace } from '../cassandra/data-layout.js';
 import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, InsufficientSpaceError } from '../errors.js';
 import type { Storage } from '../storage/storage.js';
@@ -34,11 +32,16 @@ const ARCHIVE_NAMES: readonly ArchiveName[] = [
   { suffix: '.gz.enc', compression: 'gzip', encrypted: true },
 ];
 
+/** The objects an archive of backup `id` may be, in the order they are looked for. */
+export function foreignArchiveNames(id: string): { key: string; compression: Compression; encrypted: boolean }[] {
+  return ARCHIVE_NAMES.map(({ suffix, compression, encrypted }) => ({ key: `${id}${suffix}`, compression, encrypted }));
+}
+
 /** EncryptionInfo.key_id of a Trove archive: which setting holds its passphrase (there is no key id in the archive). */
 const LEGACY_KEY_ID = 'trove_backup_aes_cbc_key';
 
 /** Trove's old NodetoolSnapshot made such archives (a TAR laid out like a data directory), and restores them. */
-const FOREIGN_STRATEGY = 'NodetoolSnapshot';
+export const FOREIGN_STRATEGY = 'NodetoolSnapshot';
 
 /**
  * Unpacked bytes assumed per stored byte of a gzip archive whose raw size
@@ -69,34 +72,41 @@ export interface ForeignArchiveRequest {
 }
 
 /**
- * A record made up for an archive that has none of ours (Trove's, or an
- * operator's `tar | gzip | swift upload`); never written to the catalog. What
- * nobody recorded stays empty (sha256, file_count, Cassandra version, ring),
- * raw_bytes is an estimate, cluster_name this node's own, and the store's own
- * checksum vouches for the bytes.
+ * An archive that has no record of ours (Trove's, or an operator's `tar |
+ * gzip | swift upload`), as found in the store: nobody recorded its SHA-256,
+ * its files or the Cassandra version, and the store's own checksum vouches
+ * for its bytes.
  */
-export interface ForeignArchiveRecord extends BackupRecord {
-  foreign: { algorithm: string };
-}
-
-export function isForeignArchive(record: BackupRecord): record is ForeignArchiveRecord {
-  return 'foreign' in record;
+export interface ForeignArchive {
+  id: string;
+  objectKey: string;
+  location: string;
+  /** From the object's name; an encrypted one with the key derivation found to decrypt it. */
+  format: StoredFormat;
+  storedBytes: number;
+  /** The store's checksum of the object (Swift's ETag) and how it is computed. */
+  checksum: string;
+  algorithm: string;
+  /** An estimate: nothing records how large the archive unpacks. */
+  estimatedRawBytes: number;
+  /** The cluster name its system.local holds, as the requester says (else this node's own). */
+  clusterName: string;
 }
 
 /**
  * Finds the archive of a backup that has no catalog record, checks the
  * store's checksum of it against the one the requester gave, and describes it
- * as a record the restore job can use: compression and encryption from the
+ * as the restore reads it: compression and encryption from the
  * name, stored size and checksum from the store, one data directory, an
  * estimated raw size. An encrypted one is checked to decrypt with the
  * configured passphrase (its first block), and how its key was derived is
  * recorded, before anything is touched.
  */
-export async function findForeignArchive(ctx: JobContext, request: ForeignArchiveRequest): Promise<ForeignArchiveRecord> {
+export async function findForeignArchive(ctx: JobContext, request: ForeignArchiveRequest): Promise<ForeignArchive> {
   const { backupId: id } = request;
   const { storage } = ctx;
   const notInCatalog = `backup ${id} is not in the catalog (${ctx.catalog.description}); check the id and the storage settings`;
-  const candidates = request.objectKey ? [request.objectKey] : ARCHIVE_NAMES.map(({ suffix }) => `${id}${suffix}`);
+  const candidates = request.objectKey ? [request.objectKey] : foreignArchiveNames(id).map(({ key }) => key);
   if (request.objectKey) nameOf(id, request.objectKey);
 
   if (!storage.verifier) {
@@ -132,57 +142,29 @@ export async function findForeignArchive(ctx: JobContext, request: ForeignArchiv
   ctx.progress.step(
     `backup ${id} has no catalog record: restoring ${key} from ${storage.name} storage, verified by its ETag ${verifier.expected} (${verifier.algorithm}) as it streams${decrypted}`,
   );
-  const record: ForeignArchiveRecord = {
+  const archive: ForeignArchive = {
     id,
-    instance_id: '',
-    name: id,
-    created: '',
-    updated: '',
-    state: 'COMPLETED',
-    type: 'full',
-    strategy: FOREIGN_STRATEGY,
-    parent: null,
-    keyspaces: [],
-    tables: [],
-    archived_tables: [],
-    file_count: 0,
-    raw_bytes: compression === 'gzip' ? verifier.size * GZIP_EXPANSION_ESTIMATE : verifier.size,
-    stored_bytes: verifier.size,
-    sha256: '',
-    checksum: verifier.expected,
+    objectKey: key,
     location: verifier.location,
-    object_key: key,
-    compression,
-    ...(encryption ? { encryption: encryption.info } : {}),
-    data_directory_count: 1,
-    cassandra_version: '',
+    format: { id, compression, ...(encryption ? { encryption: encryption.info } : {}) },
+    storedBytes: verifier.size,
+    checksum: verifier.expected,
+    algorithm: verifier.algorithm,
+    estimatedRawBytes: compression === 'gzip' ? verifier.size * GZIP_EXPANSION_ESTIMATE : verifier.size,
     // A wrong guess stops Cassandra at start-up ("Saved cluster name ... != configured name"), and the restore then rolls back.
-    cluster_name: request.sourceClusterName || ctx.node.settings.clusterName,
-    ring: { text: '', tokens: [] },
-    foreign: { algorithm: verifier.algorithm },
+    clusterName: request.sourceClusterName || ctx.node.settings.clusterName,
   };
-  await checkRoomForEstimate(ctx, record);
-  return record;
-}
-
-/** The catalog, answering for one foreign archive with its made-up record (never written), so that the restore job finds it by id. */
-export function withForeignArchive(catalog: Catalog, record: ForeignArchiveRecord): Catalog {
-  return {
-    description: catalog.description,
-    get: async (id) => (id === record.id ? record : catalog.get(id)),
-    put: (other) => catalog.put(other),
-    list: () => catalog.list(),
-    delete: (id) => catalog.delete(id),
-  };
+  await checkRoomForEstimate(ctx, archive);
+  return archive;
 }
 
 /** The archive's bytes, checked against the store's checksum as they stream; refused if the object changed since it was found. */
-export async function readForeignArchive(ctx: JobContext, record: ForeignArchiveRecord): Promise<Readable> {
-  const verifier = await ctx.storage.verifier?.(record.object_key);
-  if (!verifier) throw new ArchiveError(`backup ${record.id}: ${record.object_key} is no longer in ${ctx.storage.name} storage`);
-  if (verifier.expected !== record.checksum) {
+export async function readForeignArchive(ctx: JobContext, archive: ForeignArchive): Promise<Readable> {
+  const verifier = await ctx.storage.verifier?.(archive.objectKey);
+  if (!verifier) throw new ArchiveError(`backup ${archive.id}: ${archive.objectKey} is no longer in ${ctx.storage.name} storage`);
+  if (verifier.expected !== archive.checksum) {
     throw new ChecksumMismatchError(
-      `backup ${record.id}: ${record.object_key} changed since it was found: its ETag is now ${verifier.expected}, it was ${record.checksum}`,
+      `backup ${archive.id}: ${archive.objectKey} changed since it was found: its ETag is now ${verifier.expected}, it was ${archive.checksum}`,
     );
   }
   return verifier.read(ctx.signal);
@@ -258,14 +240,15 @@ async function firstPresent(storage: Storage, keys: string[]): Promise<string | 
 }
 
 /** Everything goes to the first data directory (nothing in a foreign archive says otherwise). */
-async function checkRoomForEstimate(ctx: JobContext, record: ForeignArchiveRecord): Promise<void> {
+async function checkRoomForEstimate(ctx: JobContext, archive: ForeignArchive): Promise<void> {
   const dir = ctx.node.settings.dataFileDirectories[0]!;
-  const needed = Math.ceil(record.raw_bytes * SPACE_MARGIN);
+  const needed = Math.ceil(archive.estimatedRawBytes * SPACE_MARGIN);
   const { bytes: available } = await freeSpace(path.dirname(dir));
   if (available < needed) {
-    const estimate = record.compression === 'gzip' ? `${GZIP_EXPANSION_ESTIMATE} × its ${formatBytes(record.stored_bytes)} stored` : `its ${formatBytes(record.stored_bytes)} stored`;
+    const stored = formatBytes(archive.storedBytes);
+    const estimate = archive.format.compression === 'gzip' ? `${GZIP_EXPANSION_ESTIMATE} × its ${stored} stored` : `its ${stored} stored`;
     throw new InsufficientSpaceError(
-      `restore of ${record.id} needs an estimated ${formatBytes(needed)} free beside ${dir} (the archive has no catalog record, so its unpacked size is unknown and is estimated conservatively at ${estimate}, plus 5 %), only ${formatBytes(available)} is available; free space or grow the volume, then retry`,
+      `restore of ${archive.id} needs an estimated ${formatBytes(needed)} free beside ${dir} (the archive has no catalog record, so its unpacked size is unknown and is estimated conservatively at ${estimate}, plus 5 %), only ${formatBytes(available)} is available; free space or grow the volume, then retry`,
     );
   }
 }

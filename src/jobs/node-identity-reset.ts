@@ -5,7 +5,6 @@ import { connectCql, type CqlEndpoint } from '../cassandra/cql-admin.js';
 import { cassandraPasswordHash } from '../cassandra/password-hash.js';
 import { localOnlyStart } from '../cassandra/local-only-yaml.js';
 import { withScalars, writeYamlText } from '../cassandra/yaml-editor.js';
-import type { BackupRecord } from '../catalog/backup-record.js';
 import { ServiceError, errorMessage } from '../errors.js';
 import type { JobContext } from './job-context.js';
 import { failpointActive } from '../util/failpoint.js';
@@ -39,7 +38,7 @@ export interface IdentityResetResult {
  * cassandra.yaml with only the new cluster name changed, a start, and a login
  * with the new password. Two starts in all.
  */
-export async function resetNodeIdentity(ctx: JobContext, record: BackupRecord, options: IdentityResetOptions): Promise<IdentityResetResult> {
+export async function resetNodeIdentity(ctx: JobContext, backupClusterName: string, options: IdentityResetOptions): Promise<IdentityResetResult> {
   const { config, node } = ctx;
   const file = node.settings.file;
   const clusterName = config.restore_cluster_name || config.instance_id;
@@ -47,9 +46,9 @@ export async function resetNodeIdentity(ctx: JobContext, record: BackupRecord, o
   const timeoutMs = config.cql_connect_timeout_seconds * 1000;
   const endpoint = (host: string): CqlEndpoint => ({ host, port: config.cql_port, localDataCenter: config.cql_local_datacenter });
 
-  const localOnly = await localOnlyStart(options.originalYaml, file, record.cluster_name);
+  const localOnly = await localOnlyStart(options.originalYaml, file, backupClusterName);
   ctx.progress.step(
-    `starting Cassandra locally only (CQL on ${localOnly.cqlHost}:${localOnly.cqlPort}, no authentication, its own seed ${localOnly.seed}) under the backup's cluster name '${record.cluster_name}'`,
+    `starting Cassandra locally only (CQL on ${localOnly.cqlHost}:${localOnly.cqlPort}, no authentication, its own seed ${localOnly.seed}) under the backup's cluster name '${backupClusterName}'`,
   );
   await writeYamlText(file, localOnly.yamlText);
   await node.service.startAndWaitHealthy();

@@ -4,7 +4,9 @@ import { checkReadable, readStages } from '../archive/archive-format.js';
 import { createThrottle } from '../archive/throttle.js';
 import { ByteMeter, DigestStream } from '../archive/digest-stream.js';
 import { extractArchive, type ExtractedFile, type ExtractOptions, type ExtractResult } from '../archive/tar-extract.js';
-import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
+import type { Readable } from 'node:stream';
+import type { StoredFormat } from '../archive/stored-format.js';
+import { incompleteReason, type BackupRecord, type ManifestFile } from '../catalog/backup-record.js';
 import { checkAdminCredentials } from '../cassandra/admin-credentials.js';
 import { freeSpace } from '../cassandra/data-layout.js';
 import { resolveDataOwner, type Owner } from '../cassandra/data-owner.js';
@@ -12,7 +14,8 @@ import { ArchiveError, BackupNotFoundError, ChecksumMismatchError, ConfigError, 
 import { formatBytes } from '../util/format-bytes.js';
 import { readYamlText, writeYamlText } from '../cassandra/yaml-editor.js';
 import { DirectorySwap, type SwapPlan } from './directory-swap.js';
-import { isForeignArchive, readForeignArchive } from './foreign-archive.js';
+import { readForeignArchive } from './foreign-archive.js';
+import { idOf, type StoredBackup } from './stored-backup.js';
 import { checkYamlMapping, resetNodeIdentity } from './node-identity-reset.js';
 import { fileKey, singlePlan, type RestorePlan } from './backup-chain.js';
 import { RestoreJournal } from './restore-journal.js';
@@ -54,35 +57,104 @@ const SPACE_MARGIN = 1.05;
  * old directories. Any failure before the swap leaves the node untouched;
  * after it, the old directories are put back and the node started again.
  */
-export async function restoreArchive(ctx: JobContext, backupId: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+export async function restoreArchive(ctx: JobContext, backup: StoredBackup, options: RestoreOptions = {}): Promise<RestoreResult> {
   await checkDataDirectories(ctx);
   // Held from the first check to the end: a second restore is refused at once, not rolled back into the first.
-  const release = await RestoreJournal.lock(ctx.node, backupId);
+  const release = await RestoreJournal.lock(ctx.node, idOf(backup));
   try {
-    return await restoreLocked(ctx, backupId, options);
+    return await restoreLocked(ctx, await sourceOf(ctx, backup, options), options);
   } finally {
     await release();
   }
 }
 
-async function restoreLocked(ctx: JobContext, backupId: string, options: RestoreOptions): Promise<RestoreResult> {
+/** One object a restore reads, and how its bytes are checked. */
+interface RestoreObject {
+  id: string;
+  /** For progress: which member of a chain it is. */
+  label: string;
+  key: string;
+  storedBytes: number;
+  format: StoredFormat;
+  open(): Promise<Readable>;
+  /** What the catalog recorded of it; absent for an archive with no record, which the store's checksum vouches for as it streams. */
+  recorded?: { sha256: string; fileCount: number };
+  /** Trove 13 archived with `tar -P`: absolute names in its node's data directory. */
+  absoluteNames: boolean;
+}
+
+/** Everything a restore reads, and what is known of it before a byte is read. */
+interface RestoreSource {
+  backupId: string;
+  objects: RestoreObject[];
+  /** For a chain: every file wanted, with the member that holds it. Absent: all of the one object. */
+  files?: ManifestFile[];
+  /** What the restore writes: declared by the records (then also the most it may write), or estimated. */
+  rawBytes: number;
+  declared: boolean;
+  /** '' when nothing recorded it. */
+  cassandraVersion: string;
+  /** The cluster name the restored system.local holds. */
+  clusterName: string;
+  storedBytes: number;
+}
+
+/** The objects of a catalog backup (its chain, as the strategy plans it) or of an archive with no record. */
+async function sourceOf(ctx: JobContext, backup: StoredBackup, options: RestoreOptions): Promise<RestoreSource> {
+  if (backup.kind === 'foreign') {
+    const { archive } = backup;
+    return {
+      backupId: archive.id,
+      objects: [{ id: archive.id, label: '', key: archive.objectKey, storedBytes: archive.storedBytes, format: archive.format, open: () => readForeignArchive(ctx, archive), absoluteNames: true }],
+      rawBytes: archive.estimatedRawBytes,
+      declared: false,
+      cassandraVersion: '',
+      clusterName: archive.clusterName,
+      storedBytes: archive.storedBytes,
+    };
+  }
+  const { record } = backup;
+  const reason = incompleteReason(record);
+  if (reason) throw new BackupNotFoundError(`backup ${record.id} cannot be restored: ${reason}`);
+  const plan = options.plan ? await options.plan(ctx, record) : singlePlan(record);
+  const chained = plan.members.length > 1;
+  return {
+    backupId: record.id,
+    objects: plan.members.map((member, i) => ({
+      id: member.id,
+      label: chained ? ` (${i + 1} of ${plan.members.length}: ${member.type} backup ${member.id})` : '',
+      key: member.object_key,
+      storedBytes: member.stored_bytes,
+      format: member,
+      open: () => ctx.storage.get(member.object_key, ctx.signal),
+      recorded: { sha256: member.sha256, fileCount: member.file_count },
+      absoluteNames: false,
+    })),
+    ...(plan.files ? { files: plan.files } : {}),
+    // One object: everything in it is extracted. A chain: the files wanted from all of them.
+    rawBytes: chained && plan.files ? plan.files.reduce((sum, f) => sum + f.size, 0) : record.raw_bytes,
+    declared: true,
+    cassandraVersion: record.cassandra_version,
+    clusterName: record.cluster_name,
+    storedBytes: record.stored_bytes,
+  };
+}
+
+async function restoreLocked(ctx: JobContext, source: RestoreSource, options: RestoreOptions): Promise<RestoreResult> {
   const { settings, service } = ctx.node;
-  const record = await loadRestorableRecord(ctx, backupId);
+  const { backupId } = source;
 
   ctx.progress.step(`checking backup ${backupId}`);
-  const plan = options.plan ? await options.plan(ctx, record) : singlePlan(record);
-  for (const member of plan.members) {
-    await checkStoredObject(ctx, backupId, member);
-    await checkReadable(member, ctx.config);
+  for (const object of source.objects) {
+    await checkStoredObject(ctx, backupId, object);
+    await checkReadable(object.format, ctx.config);
   }
-  // One object: everything in it is extracted. A chain: the files wanted from all of them.
-  const extractedBytes = plan.members.length > 1 && plan.files ? plan.files.reduce((sum, f) => sum + f.size, 0) : record.raw_bytes;
-  await checkFreeSpace(settings.dataFileDirectories, extractedBytes);
+  await checkFreeSpace(settings.dataFileDirectories, source.rawBytes);
   // The identity reset reads it after the swap, where a broken file would cost a roll-back: checked now.
   await checkAdminCredentials(ctx.config.admin_credentials_file, options.rootPassword ?? null);
   // Also fails early when the status command cannot run at all.
-  if (await service.isRunning()) await checkSameMajorVersion(ctx, record);
-  else ctx.progress.step(`Cassandra is not running: the backup's version (${record.cassandra_version || 'not recorded'}) cannot be compared with this node's`);
+  if (await service.isRunning()) await checkSameMajorVersion(ctx, backupId, source.cassandraVersion);
+  else ctx.progress.step(`Cassandra is not running: the backup's version (${source.cassandraVersion || 'not recorded'}) cannot be compared with this node's`);
   // Kept to put back on any failure; parsed now so a broken file stops us before anything is touched.
   const originalYaml = await readYamlText(settings.file);
   checkYamlMapping(originalYaml, settings.file);
@@ -105,7 +177,7 @@ async function restoreLocked(ctx: JobContext, backupId: string, options: Restore
       await mkdir(dir, { recursive: true, mode: 0o755 });
       if (owner) await chown(dir, owner.uid, owner.gid);
     }
-    extracted = await extractPlan(ctx, plan, fresh, owner, isForeignArchive(record) ? undefined : extractedBytes);
+    extracted = await extractAll(ctx, source, fresh, owner);
   } catch (err) {
     await removeFresh();
     await journal.finish();
@@ -135,7 +207,7 @@ async function restoreLocked(ctx: JobContext, backupId: string, options: Restore
     await journal.advance('swapping');
     await swap.apply(plans);
     await journal.advance('resetting');
-    identity = await resetNodeIdentity(ctx, record, { originalYaml, rootPassword: options.rootPassword ?? null });
+    identity = await resetNodeIdentity(ctx, source.clusterName, { originalYaml, rootPassword: options.rootPassword ?? null });
   } catch (err) {
     await rollBack(ctx, swap, err, originalYaml);
     await removeFresh();
@@ -150,71 +222,57 @@ async function restoreLocked(ctx: JobContext, backupId: string, options: Restore
     backupId,
     files: extracted.files,
     rawBytes: extracted.bytes,
-    storedBytes: record.stored_bytes,
+    storedBytes: source.storedBytes,
     dataDirectories: settings.dataFileDirectories,
     clusterName: identity.clusterName,
     starts: identity.starts,
   };
 }
 
-export async function loadRestorableRecord(ctx: JobContext, backupId: string): Promise<BackupRecord> {
-  const record = await ctx.catalog.get(backupId);
-  if (!record) {
-    throw new BackupNotFoundError(`backup ${backupId} is not in the catalog (${ctx.catalog.description}); check the id and the storage settings`);
-  }
-  // An archive without a record of ours (foreign-archive.ts): the store's checksum vouches for it instead.
-  if (isForeignArchive(record)) return record;
-  const reason = incompleteReason(record);
-  if (reason) throw new BackupNotFoundError(`backup ${backupId} cannot be restored: ${reason}`);
-  return record;
-}
-
 /** Checks, before anything is read, that a member's object is there whole. */
-async function checkStoredObject(ctx: JobContext, backupId: string, member: BackupRecord): Promise<void> {
+async function checkStoredObject(ctx: JobContext, backupId: string, member: RestoreObject): Promise<void> {
   const whose = member.id === backupId ? `backup ${backupId}: its` : `backup ${backupId}: its ancestor ${member.id}'s`;
-  const object = await ctx.storage.head(member.object_key);
+  const object = await ctx.storage.head(member.key);
   if (!object) {
-    throw new ArchiveError(`${whose} object ${member.object_key} is missing from ${ctx.storage.name} storage; the backup cannot be restored`);
+    throw new ArchiveError(`${whose} object ${member.key} is missing from ${ctx.storage.name} storage; the backup cannot be restored`);
   }
-  if (object.size !== member.stored_bytes) {
-    throw new ArchiveError(`${whose} object is ${object.size} bytes but the catalog says ${member.stored_bytes}; it is truncated or was replaced`);
+  if (object.size !== member.storedBytes) {
+    const said = member.recorded ? 'the catalog says' : 'it was when it was found';
+    throw new ArchiveError(`${whose} object is ${object.size} bytes but ${said} ${member.storedBytes}; it is truncated or was replaced`);
   }
 }
 
 /**
- * Extracts every member of the plan in order into the same fresh
- * directories, each object's SHA-256 verified as it streams, then checks
- * that every file wanted arrived once with its size and CRC-32.
- * `declaredBytes`: what the records declare the restore writes, the most it
- * may write (undefined for a foreign archive, which declares nothing).
+ * Extracts every object in order into the same fresh directories, each one
+ * verified as it streams (its SHA-256, or the store's checksum), then checks
+ * that every file wanted arrived once with its size and CRC-32. What the
+ * records declare is also the most the restore may write; an estimate is not.
  */
-async function extractPlan(ctx: JobContext, plan: RestorePlan, targets: string[], owner: Owner | undefined, declaredBytes: number | undefined): Promise<ExtractResult> {
-  const wanted = plan.files ? new Map(plan.files.map((f) => [fileKey(f), f])) : undefined;
+async function extractAll(ctx: JobContext, source: RestoreSource, targets: string[], owner: Owner | undefined): Promise<ExtractResult> {
+  const wanted = source.files ? new Map(source.files.map((f) => [fileKey(f), f])) : undefined;
   const limits: ExtractLimits = {
     ...(wanted ? { declaredSize: (name: string, dir: number) => wanted.get(fileKey({ name, dir }))?.size } : {}),
   };
   const written = new Map<string, ExtractedFile>();
   const total: ExtractResult = { files: 0, bytes: 0 };
-  ctx.progress.begin('restore', plan.members.reduce((sum, m) => sum + m.stored_bytes, 0));
+  ctx.progress.begin('restore', source.objects.reduce((sum, o) => sum + o.storedBytes, 0));
   try {
-    for (const [i, member] of plan.members.entries()) {
-      const of = plan.members.length > 1 ? ` (${i + 1} of ${plan.members.length}: ${member.type} backup ${member.id})` : '';
-      ctx.progress.step(`downloading and extracting ${member.object_key}${of}`);
-      const select = wanted ? (name: string, dir: number) => wanted.get(fileKey({ name, dir }))?.stored_in === member.id : undefined;
-      const left = declaredBytes === undefined ? {} : { maxBytes: declaredBytes - total.bytes };
-      const result = await extractMember(ctx, member, targets, owner, select, (file) => written.set(fileKey(file), file), { ...limits, ...left });
+    for (const object of source.objects) {
+      ctx.progress.step(`downloading and extracting ${object.key}${object.label}`);
+      const select = wanted ? (name: string, dir: number) => wanted.get(fileKey({ name, dir }))?.stored_in === object.id : undefined;
+      const left = source.declared ? { maxBytes: source.rawBytes - total.bytes } : {};
+      const result = await extractObject(ctx, object, targets, owner, select, (file) => written.set(fileKey(file), file), { ...limits, ...left });
       total.files += result.files;
       total.bytes += result.bytes;
     }
   } finally {
     ctx.progress.end();
   }
-  if (wanted) checkManifest(plan, wanted, written);
+  if (wanted) checkManifest(source.backupId, wanted, written);
   return total;
 }
 
-function checkManifest(plan: RestorePlan, wanted: Map<string, { name: string; size: number; crc32: string; stored_in: string }>, written: Map<string, ExtractedFile>): void {
-  const newest = plan.members[plan.members.length - 1]!.id;
+function checkManifest(newest: string, wanted: Map<string, ManifestFile>, written: Map<string, ExtractedFile>): void {
   for (const [key, file] of wanted) {
     const got = written.get(key);
     if (!got) {
@@ -226,9 +284,9 @@ function checkManifest(plan: RestorePlan, wanted: Map<string, { name: string; si
   }
 }
 
-async function extractMember(
+async function extractObject(
   ctx: JobContext,
-  record: BackupRecord,
+  object: RestoreObject,
   targets: string[],
   owner: Owner | undefined,
   select: ((name: string, dir: number) => boolean) | undefined,
@@ -236,12 +294,11 @@ async function extractMember(
   limits: ExtractLimits,
 ): Promise<ExtractResult> {
   const digest = new DigestStream();
-  const foreign = isForeignArchive(record);
   // Before the object is opened: a key that cannot read it fails with nothing to close.
-  const stages = await readStages(record, ctx.config);
+  const stages = await readStages(object.format, ctx.config);
   let source;
   try {
-    source = foreign ? await readForeignArchive(ctx, record) : await ctx.storage.get(record.object_key, ctx.signal);
+    source = await object.open();
   } catch (err) {
     for (const stage of stages) stage.destroy();
     throw err;
@@ -253,23 +310,22 @@ async function extractMember(
     ...(select ? { select } : {}),
     onFile,
     ...limits,
-    // Trove 13 archived with `tar -P`: absolute names in its node's data directory.
-    ...(foreign ? { stripSourceDataDirectory: true } : {}),
+    ...(object.absoluteNames ? { stripSourceDataDirectory: true } : {}),
     // max_bandwidth limits the stored bytes read, as for a backup.
     transforms: [...throttled(ctx.config.max_bandwidth), new ByteMeter((n) => ctx.progress.advance(n)), digest, ...stages],
   }).catch((err: unknown) => {
     // The store's check cuts the stream at the part that differs: its error says which, the TAR parser's would not.
     const cause = source.errored instanceof ChecksumMismatchError ? source.errored : err;
-    throw namingBackup(record.id, cause);
+    throw namingBackup(object.id, cause);
   });
   // Checked against the store's checksum as it streamed; nobody recorded a SHA-256 or a file count.
-  if (foreign) return result;
+  if (!object.recorded) return result;
   const actual = digest.digest();
-  if (actual !== record.sha256) {
-    throw new ChecksumMismatchError(`backup ${record.id}: the stored object's SHA-256 is ${actual}, the catalog says ${record.sha256}; the object is corrupt, restore another backup`);
+  if (actual !== object.recorded.sha256) {
+    throw new ChecksumMismatchError(`backup ${object.id}: the stored object's SHA-256 is ${actual}, the catalog says ${object.recorded.sha256}; the object is corrupt, restore another backup`);
   }
-  if (!select && result.files !== record.file_count) {
-    throw new ArchiveError(`backup ${record.id}: the archive holds ${result.files} files, the catalog says ${record.file_count}`);
+  if (!select && result.files !== object.recorded.fileCount) {
+    throw new ArchiveError(`backup ${object.id}: the archive holds ${result.files} files, the catalog says ${object.recorded.fileCount}`);
   }
   return result;
 }
@@ -322,13 +378,13 @@ function throttled(bytesPerSecond: number): NodeJS.ReadWriteStream[] {
  * format, or one it would need `nodetool upgradesstables` for): refused
  * before anything is touched. Foreign archives record no version.
  */
-async function checkSameMajorVersion(ctx: JobContext, record: BackupRecord): Promise<void> {
-  if (!record.cassandra_version) return;
+async function checkSameMajorVersion(ctx: JobContext, backupId: string, backupVersion: string): Promise<void> {
+  if (!backupVersion) return;
   const nodeVersion = await ctx.node.nodetool.version();
   const major = (version: string) => /^(\d+)\./.exec(version)?.[1];
-  if (major(record.cassandra_version) !== major(nodeVersion)) {
+  if (major(backupVersion) !== major(nodeVersion)) {
     throw new IncompatibleBackupError(
-      `backup ${record.id} was taken on Cassandra ${record.cassandra_version} and this node runs ${nodeVersion}: restore it onto a node of the same major version (${major(record.cassandra_version) ?? '?'}.x), then upgrade`,
+      `backup ${backupId} was taken on Cassandra ${backupVersion} and this node runs ${nodeVersion}: restore it onto a node of the same major version (${major(backupVersion) ?? '?'}.x), then upgrade`,
     );
   }
 }

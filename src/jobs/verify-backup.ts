@@ -8,10 +8,11 @@ import { crcHex } from '../archive/file-crc.js';
 import { LEGACY_SCHEME } from '../archive/openssl-legacy.js';
 import { unsafeEntryReason } from '../archive/tar-extract.js';
 import { DATA_DIR_PAX_KEY } from '../archive/tar-pack.js';
-import type { Compression, EncryptionInfo, StoredFormat } from '../archive/stored-format.js';
+import type { EncryptionInfo, StoredFormat } from '../archive/stored-format.js';
 import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { walkChain, type ChainBreak } from './backup-chain.js';
+import { foreignArchiveNames } from './foreign-archive.js';
 import type { AgentConfig } from '../config/config-schema.js';
 import { ArchiveError, BackupNotFoundError, ObjectNotFoundError, StorageError, errorMessage } from '../errors.js';
 import type { ObjectVerifier, Storage } from '../storage/storage.js';
@@ -88,19 +89,11 @@ export interface VerifyReport {
 }
 
 /**
- * The names an archive without a catalog record may have, in the order
- * restore looks for them (foreign-archive.ts): Trove's layout, uncompressed,
- * then Trove's old strategies, `.enc` when encrypted with `openssl enc`
- * (readStages decrypts them with trove_backup_aes_cbc_key).
+ * How an archive without a catalog record that `openssl enc` encrypted is
+ * read: readStages decrypts it with trove_backup_aes_cbc_key, trying each key
+ * derivation (a restore finds the one that works before it starts).
  */
 const LEGACY_ENCRYPTION: EncryptionInfo = { scheme: LEGACY_SCHEME, key_id: 'trove_backup_aes_cbc_key' };
-const FOREIGN_ARCHIVES: readonly (readonly [string, Compression, EncryptionInfo?])[] = [
-  ['.tar.gz', 'gzip'],
-  ['.tar', 'none'],
-  ['.gz', 'gzip'],
-  ['.tar.gz.enc', 'gzip', LEGACY_ENCRYPTION],
-  ['.gz.enc', 'gzip', LEGACY_ENCRYPTION],
-];
 
 /** Object-level verdicts on one streamed object. */
 interface ObjectOutcome {
@@ -476,8 +469,9 @@ async function verifyForeignArchive(ctx: VerifyContext, backupId: string): Promi
   if (!ctx.storage.verifier) throw new BackupNotFoundError(`${notInCatalog}; check the id and the storage settings`);
   const report = newReport(backupId, false);
   const words = new Wording(backupId);
-  for (const [suffix, compression, encryption] of FOREIGN_ARCHIVES) {
-    const key = `${backupId}${suffix}`;
+  const names = foreignArchiveNames(backupId);
+  for (const { key, compression, encrypted } of names) {
+    const encryption = encrypted ? LEGACY_ENCRYPTION : undefined;
     let verifier: ObjectVerifier | undefined;
     try {
       verifier = await ctx.storage.verifier(key);
@@ -499,7 +493,7 @@ async function verifyForeignArchive(ctx: VerifyContext, backupId: string): Promi
     return finished(report);
   }
   throw new BackupNotFoundError(
-    `${notInCatalog}, and ${ctx.storage.name} storage holds no archive ${FOREIGN_ARCHIVES.map(([suffix]) => `${backupId}${suffix}`).join(' or ')} either; check the id and the storage settings`,
+    `${notInCatalog}, and ${ctx.storage.name} storage holds no archive ${names.map(({ key }) => key).join(' or ')} either; check the id and the storage settings`,
   );
 }
 

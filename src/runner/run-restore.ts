@@ -2,7 +2,8 @@ import { findStrategy } from '../../strategies/registry.js';
 import { describeBackupIdRule, isValidBackupId } from '../catalog/backup-id.js';
 import type { BackupRecord } from '../catalog/backup-record.js';
 import { BackupNotFoundError, ChecksumMismatchError, UsageError } from '../errors.js';
-import { containerAndObject, findForeignArchive, isForeignArchive, withForeignArchive } from '../jobs/foreign-archive.js';
+import { FOREIGN_STRATEGY, containerAndObject, findForeignArchive } from '../jobs/foreign-archive.js';
+import { locationOf, type StoredBackup } from '../jobs/stored-backup.js';
 import type { JobContext } from '../jobs/job-context.js';
 import { resolveChain } from '../jobs/backup-chain.js';
 import { restoreArchive, type RestoreResult } from '../jobs/restore-archive.js';
@@ -40,30 +41,37 @@ export type OpenJobContext = (swiftContainer: string | null) => JobContext;
 export async function runRestore(request: RestoreJobRequest, open: OpenJobContext, lookup: StrategyLookup = findStrategy): Promise<RestoreResult> {
   const { backupId: id } = request;
   if (!isValidBackupId(id)) throw new UsageError(`backup id '${id}': use ${describeBackupIdRule()}`);
-  const { ctx, record } = await findRestorable(request, open);
-  if (request.location !== null && record.location !== request.location) {
-    const recorded = isForeignArchive(record) ? `where this agent's ${ctx.storage.name} storage has ${record.object_key}:` : "the catalog's";
-    throw new BackupNotFoundError(`backup ${id}: the requested location ${request.location} is not ${recorded} ${record.location}; refusing to restore something else than what was asked`);
+  const { ctx, backup } = await findRestorable(request, open);
+  const location = locationOf(backup);
+  if (request.location !== null && location !== request.location) {
+    const recorded = backup.kind === 'foreign' ? `where this agent's ${ctx.storage.name} storage has ${backup.archive.objectKey}:` : "the catalog's";
+    throw new BackupNotFoundError(`backup ${id}: the requested location ${request.location} is not ${recorded} ${location}; refusing to restore something else than what was asked`);
   }
-  const expected = record.checksum ?? record.sha256;
-  if (request.checksum !== null && request.checksum !== expected && request.checksum !== record.sha256) {
-    throw new ChecksumMismatchError(
-      `backup ${id}: its checksum in the catalog is ${expected}, not ${request.checksum} as the request says (the backup may have been replaced); nothing was restored`,
-    );
-  }
-  const strategy = await lookup('restore', record.strategy, ctx.config.restore_namespace);
+  // An archive's checksum was compared with the request's when it was found.
+  if (backup.kind === 'catalog') checkRequestedChecksum(backup.record, request.checksum);
+  const strategyName = backup.kind === 'catalog' ? backup.record.strategy : FOREIGN_STRATEGY;
+  const strategy = await lookup('restore', strategyName, ctx.config.restore_namespace);
   const chainPlan = strategy.restorePlan;
-  return restoreArchive(ctx, id, {
+  return restoreArchive(ctx, backup, {
     rootPassword: request.rootPassword,
     ...(chainPlan ? { plan: async (c: JobContext, newest: BackupRecord) => chainPlan.call(strategy, await resolveChain(c.catalog, newest)) } : {}),
   });
 }
 
-async function findRestorable(request: RestoreJobRequest, open: OpenJobContext): Promise<{ ctx: JobContext; record: BackupRecord }> {
+function checkRequestedChecksum(record: BackupRecord, requested: string | null): void {
+  const expected = record.checksum ?? record.sha256;
+  if (requested !== null && requested !== expected && requested !== record.sha256) {
+    throw new ChecksumMismatchError(
+      `backup ${record.id}: its checksum in the catalog is ${expected}, not ${requested} as the request says (the backup may have been replaced); nothing was restored`,
+    );
+  }
+}
+
+async function findRestorable(request: RestoreJobRequest, open: OpenJobContext): Promise<{ ctx: JobContext; backup: StoredBackup }> {
   const { backupId: id } = request;
   let ctx = open(null);
   const record = await ctx.catalog.get(id);
-  if (record) return { ctx, record };
+  if (record) return { ctx, backup: { kind: 'catalog', record } };
   let objectKey: string | undefined;
   if (request.location !== null) {
     // Ours in another container, or not ours: Trove's location names the container and the object.
@@ -71,8 +79,8 @@ async function findRestorable(request: RestoreJobRequest, open: OpenJobContext):
     ctx = open(named.container);
     objectKey = named.objectKey;
     const there = await ctx.catalog.get(id);
-    if (there) return { ctx, record: there };
+    if (there) return { ctx, backup: { kind: 'catalog', record: there } };
   }
-  const foreign = await findForeignArchive(ctx, { backupId: id, objectKey, checksum: request.checksum, sourceClusterName: request.sourceClusterName });
-  return { ctx: { ...ctx, catalog: withForeignArchive(ctx.catalog, foreign) }, record: foreign };
+  const archive = await findForeignArchive(ctx, { backupId: id, objectKey, checksum: request.checksum, sourceClusterName: request.sourceClusterName });
+  return { ctx, backup: { kind: 'foreign', archive } };
 }
