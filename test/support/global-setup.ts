@@ -27,7 +27,9 @@ export async function mochaGlobalSetup(): Promise<void> {
   if (up.exitCode !== 0) {
     throw new Error(`test/services/object-store.sh up failed (exit ${up.exitCode}):\n${up.all}`);
   }
-  startedHere = true;
+  // A status check can time out on a loaded host while the store runs; `up` then starts nothing, and
+  // the store is someone else's to stop (stopping it would fail every other run using it).
+  startedHere = !/already up and healthy/.test(up.all ?? '');
 }
 
 export async function mochaGlobalTeardown(): Promise<void> {
