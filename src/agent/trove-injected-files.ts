@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { AgentConfig } from '../config/config-schema.js';
+import type { JobConfig, RpcConfig } from '../config/config-schema.js';
 import { ConfigError, errorMessage } from '../errors.js';
 
 /** The values Trove injects into a guest that the agent needs. */
@@ -15,7 +15,7 @@ export interface TroveInjectedValues {
  * configuration points at them. Values set in our own configuration win,
  * except the instance id: in a Trove deployment guest_id is the truth.
  */
-export async function withTroveInjectedFiles(config: AgentConfig): Promise<AgentConfig> {
+export async function withTroveInjectedFiles<C extends RpcConfig & Pick<JobConfig, 'instance_id'>>(config: C): Promise<C> {
   const values: TroveInjectedValues = {};
   if (config.trove_guest_info_file) {
     const ini = await readIni(config.trove_guest_info_file, 'trove_guest_info_file');

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Compression, EncryptionInfo, StoredFormat } from './stored-format.js';
-import type { AgentConfig } from '../config/config-schema.js';
+import type { ArchiveConfig } from '../config/config-schema.js';
 import { ArchiveError, ConfigError } from '../errors.js';
 import { archiveSuffix, createCompressor, createDecompressor } from './compression.js';
 import { ENCRYPTION_SCHEME, createDecryptStream, createEncryptStream } from './encryption.js';
@@ -26,7 +26,7 @@ export interface WriteFormat {
 const ENCRYPTED_SUFFIX = '.enc';
 
 /** Reads the key (a ConfigError when it is missing or bad) before any byte is produced. */
-export async function writeFormat(config: AgentConfig): Promise<WriteFormat> {
+export async function writeFormat(config: ArchiveConfig): Promise<WriteFormat> {
   const compression = config.backup_compression;
   const compress = () => createCompressor(compression, config.backup_compression_level);
   if (config.backup_encryption === 'none') {
@@ -46,7 +46,7 @@ export async function writeFormat(config: AgentConfig): Promise<WriteFormat> {
  * an encrypted record the key is found here, so that a missing or wrong key
  * is a ConfigError before any byte is read or written.
  */
-export async function readStages(record: StoredFormat, config: AgentConfig): Promise<Duplex[]> {
+export async function readStages(record: StoredFormat, config: ArchiveConfig): Promise<Duplex[]> {
   const decrypt = record.encryption ? [await decryptStage(record, record.encryption, config)] : [];
   return [...decrypt, createDecompressor(record.compression)];
 }
@@ -55,11 +55,11 @@ export async function readStages(record: StoredFormat, config: AgentConfig): Pro
  * Fails as readStages would for a missing or wrong key, without starting any
  * stage: a restore calls it for every member before it touches anything.
  */
-export async function checkReadable(record: StoredFormat, config: AgentConfig): Promise<void> {
+export async function checkReadable(record: StoredFormat, config: ArchiveConfig): Promise<void> {
   if (record.encryption) (await decryptStage(record, record.encryption, config)).destroy();
 }
 
-async function decryptStage(record: StoredFormat, encryption: EncryptionInfo, config: AgentConfig): Promise<Duplex> {
+async function decryptStage(record: StoredFormat, encryption: EncryptionInfo, config: ArchiveConfig): Promise<Duplex> {
   const label = `backup ${record.id}`;
   if (encryption.scheme === ENCRYPTION_SCHEME) {
     return createDecryptStream(await readKeyFor(record, encryption, config), { label, objectId: record.id });
@@ -75,7 +75,7 @@ async function decryptStage(record: StoredFormat, encryption: EncryptionInfo, co
 }
 
 /** The configured key whose id the record names; a ConfigError naming both ids when there is none. */
-async function readKeyFor(record: StoredFormat, encryption: EncryptionInfo, config: AgentConfig): Promise<EncryptionKey> {
+async function readKeyFor(record: StoredFormat, encryption: EncryptionInfo, config: ArchiveConfig): Promise<EncryptionKey> {
   const { readable } = await loadEncryptionKeys(config);
   const wanted = encryption.key_id;
   const key = readable.find((k) => k.id === wanted);
@@ -94,7 +94,7 @@ async function readKeyFor(record: StoredFormat, encryption: EncryptionInfo, conf
  * (a gzip archive, as Trove's always are); a ConfigError when no passphrase
  * is configured. `kdf` 'auto' defers to trove_backup_kdf.
  */
-export function legacyDecryptOptions(label: string, config: AgentConfig, kdf: TroveKdf | 'auto'): LegacyDecryptOptions {
+export function legacyDecryptOptions(label: string, config: ArchiveConfig, kdf: TroveKdf | 'auto'): LegacyDecryptOptions {
   const passphrase = config.trove_backup_aes_cbc_key;
   if (passphrase === '') {
     throw new ConfigError(

@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import type { AgentConfig } from '../config/config-schema.js';
+import type { ArchiveConfig } from '../config/config-schema.js';
 import { ConfigError, errorMessage } from '../errors.js';
 
 /** AES-256: the only key length the chunked GCM scheme takes. */
@@ -41,7 +41,7 @@ export function keyIdOf(key: KeyObject): string {
 }
 
 /** Every key the configuration names, each read and checked; nothing configured gives no keys. */
-export async function loadEncryptionKeys(config: AgentConfig): Promise<EncryptionKeys> {
+export async function loadEncryptionKeys(config: ArchiveConfig): Promise<EncryptionKeys> {
   const file = config.backup_encryption_key_file.trim();
   const inline = config.backup_encryption_key;
   if (file !== '' && inline !== '') {
@@ -66,7 +66,7 @@ export async function loadEncryptionKeys(config: AgentConfig): Promise<Encryptio
  * when there is none. The old keys are read and checked too, so that a
  * broken one shows at the next backup rather than at the restore that needs it.
  */
-export async function loadWriteKey(config: AgentConfig): Promise<EncryptionKey> {
+export async function loadWriteKey(config: ArchiveConfig): Promise<EncryptionKey> {
   const { current } = await loadEncryptionKeys(config);
   if (!current) {
     throw new ConfigError(

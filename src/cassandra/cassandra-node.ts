@@ -1,4 +1,4 @@
-import type { AgentConfig } from '../config/config-schema.js';
+import type { NodeConfig } from '../config/config-schema.js';
 import { readCassandraYaml, type CassandraSettings } from './cassandra-yaml.js';
 import { createNodetool, type Nodetool } from './nodetool.js';
 import { createServiceControl, type ServiceControl } from './service.js';
@@ -14,7 +14,7 @@ export interface CassandraNode {
   service: ServiceControl;
 }
 
-export async function openCassandraNode(config: AgentConfig): Promise<CassandraNode> {
+export async function openCassandraNode(config: NodeConfig): Promise<CassandraNode> {
   const settings = await readCassandraYaml(config.cassandra_yaml, config.cassandra_home);
   const nodetool = createNodetool(config.nodetool_command, config.nodetool_timeout_seconds);
   const service = createServiceControl(

@@ -1,6 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Catalog } from '../catalog/catalog.js';
-import type { AgentConfig } from '../config/config-schema.js';
+import type { ArchiveConfig } from '../config/config-schema.js';
 import { verdictLine, verifyBackup } from '../jobs/verify-backup.js';
 import type { Storage } from '../storage/storage.js';
 import type { Progress } from '../util/progress.js';
@@ -46,7 +46,7 @@ export interface BackupVerifyRequest {
 
 /** The control plane's view of storage: its configuration (read stages), storage and catalog. */
 export interface BackupVerifyStores {
-  config: AgentConfig;
+  config: ArchiveConfig;
   storage: Storage;
   catalog: Catalog;
 }

@@ -5,7 +5,7 @@ import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js
 import { summaryOf, type BackupSummary, type IndexedCatalog } from '../catalog/catalog.js';
 import { createStorageCatalog } from '../catalog/storage-catalog.js';
 import { amqpUrl, queueFlags } from '../rpc/rpc-settings.js';
-import type { AgentConfig } from '../config/config-schema.js';
+import type { ControlConfig, RpcConfig, StorageConfig } from '../config/config-schema.js';
 import { AgentError, BackupNotFoundError, ConfigError, errorMessage } from '../errors.js';
 import { AmqpLink } from '../rpc/amqp-link.js';
 import type { QueueFlags } from '../rpc/queue-declarations.js';
@@ -34,7 +34,7 @@ export interface ControlPlaneSettings {
   instanceKeysFile: string | undefined;
 }
 
-export function controlPlaneSettings(config: AgentConfig): ControlPlaneSettings {
+export function controlPlaneSettings(config: RpcConfig & ControlConfig): ControlPlaneSettings {
   return {
     url: config.transport_url ? amqpUrl(config.transport_url) : undefined,
     exchange: config.control_exchange,
@@ -47,7 +47,8 @@ export function controlPlaneSettings(config: AgentConfig): ControlPlaneSettings 
 }
 
 export interface ControlPlaneOptions {
-  config: AgentConfig;
+  /** The broker's settings, dbaas's own and (unless `storage` is given) the store's. */
+  config: RpcConfig & ControlConfig & StorageConfig;
   /** 'required': fail without RabbitMQ (commands that send); 'optional': go on from storage and state, with a warning. */
   broker: 'required' | 'optional';
   /** Things the user should know that do not stop the command (never holds a secret). */

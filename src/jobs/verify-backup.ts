@@ -13,7 +13,7 @@ import { incompleteReason, type BackupRecord } from '../catalog/backup-record.js
 import type { Catalog } from '../catalog/catalog.js';
 import { walkChain, type ChainBreak } from './backup-chain.js';
 import { foreignArchiveNames } from './foreign-archive.js';
-import type { AgentConfig } from '../config/config-schema.js';
+import type { ArchiveConfig } from '../config/config-schema.js';
 import { ArchiveError, BackupNotFoundError, ObjectNotFoundError, StorageError, errorMessage } from '../errors.js';
 import type { ObjectVerifier, Storage } from '../storage/storage.js';
 import { formatBytes } from '../util/format-bytes.js';
@@ -22,7 +22,7 @@ import type { Progress } from '../util/progress.js';
 /** What verify works with: storage and catalog only; no node, nodetool or data directory. */
 export interface VerifyContext {
   /** For readStages: how stored bytes turn back into TAR (decompression, decryption keys). */
-  config: AgentConfig;
+  config: ArchiveConfig;
   storage: Storage;
   catalog: Catalog;
   progress: Progress;

@@ -1,4 +1,4 @@
-import type { AgentConfig } from '../config/config-schema.js';
+import type { JobConfig, RpcConfig } from '../config/config-schema.js';
 import { ConfigError } from '../errors.js';
 import type { QueueFlags } from './queue-declarations.js';
 import { RpcKey } from './secure-serializer.js';
@@ -17,7 +17,7 @@ export interface RpcSettings {
   reportIntervalSeconds: number;
 }
 
-export function rpcSettings(config: AgentConfig): RpcSettings {
+export function rpcSettings(config: RpcConfig & Pick<JobConfig, 'instance_id'>): RpcSettings {
   if (!config.transport_url) {
     throw new ConfigError('transport_url is not set: give the RabbitMQ URL (rabbit://user:password@host:5672/) or point trove_guestagent_conf_file at the injected trove-guestagent.conf');
   }
@@ -33,7 +33,7 @@ export function rpcSettings(config: AgentConfig): RpcSettings {
   };
 }
 
-export function queueFlags(config: AgentConfig): QueueFlags {
+export function queueFlags(config: RpcConfig): QueueFlags {
   return {
     durable: config.amqp_durable_queues,
     autoDelete: config.amqp_auto_delete,

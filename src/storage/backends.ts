@@ -1,4 +1,4 @@
-import type { KeySpec } from '../config/config-schema.js';
+import type { SchemaKeySpec } from '../config/config-schema.js';
 import { ConfigError } from '../errors.js';
 import type { StorageBackend } from './backend-descriptor.js';
 import { localBackend } from './local-backend.js';
@@ -21,10 +21,13 @@ export const BACKEND_NAMES: readonly BackendName[] = BACKENDS.map((backend) => b
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 
-/** Every backend's keys in one table, in the registry's order. */
-export const BACKEND_KEYS = mergeKeys(BACKENDS) as UnionToIntersection<Registered['keys']>;
+/** A backend's keys are the storage group's: marked here, so that no descriptor has to say it. */
+type InStorageGroup<T> = { readonly [K in keyof T]: T[K] & { readonly group: 'storage' } };
 
-function mergeKeys(backends: readonly StorageBackend[]): Record<string, KeySpec> {
+/** Every backend's keys in one table, in the registry's order. */
+export const BACKEND_KEYS = mergeKeys(BACKENDS) as InStorageGroup<UnionToIntersection<Registered['keys']>>;
+
+function mergeKeys(backends: readonly StorageBackend[]): Record<string, SchemaKeySpec> {
   const owners = new Map<string, string>();
   for (const backend of backends) {
     for (const key of Object.keys(backend.keys)) {
@@ -34,7 +37,7 @@ function mergeKeys(backends: readonly StorageBackend[]): Record<string, KeySpec>
       owners.set(key, backend.name);
     }
   }
-  return Object.assign({}, ...backends.map((backend) => backend.keys)) as Record<string, KeySpec>;
+  return Object.fromEntries(backends.flatMap((backend) => Object.entries(backend.keys).map(([key, spec]): [string, SchemaKeySpec] => [key, { ...spec, group: 'storage' }])));
 }
 
 /** The backend storage_strategy names. */

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import { execa } from 'execa';
-import type { AgentConfig } from '../config/config-schema.js';
+import type { JobConfig } from '../config/config-schema.js';
 import { errorMessage } from '../errors.js';
 
 /**
@@ -44,7 +44,7 @@ export interface PrioritySettings {
 export type PriorityWarning = (message: string) => void;
 
 /** The settings of a backup, from backup_nice, backup_ionice_class and backup_ionice_level. */
-export function prioritySettingsFrom(config: Pick<AgentConfig, 'backup_nice' | 'backup_ionice_class' | 'backup_ionice_level'>): PrioritySettings {
+export function prioritySettingsFrom(config: Pick<JobConfig, 'backup_nice' | 'backup_ionice_class' | 'backup_ionice_level'>): PrioritySettings {
   return { nice: config.backup_nice, ioniceClass: config.backup_ionice_class, ioniceLevel: config.backup_ionice_level };
 }
 

@@ -70,7 +70,7 @@ describe('storage backends', () => {
       for (const [key, spec] of Object.entries(backend.keys)) {
         expect(seen.has(key), `${key} declared twice`).to.equal(false);
         seen.add(key);
-        expect((CONFIG_SCHEMA as Record<string, unknown>)[key], `${backend.name}: ${key}`).to.equal(spec);
+        expect((CONFIG_SCHEMA as Record<string, unknown>)[key], `${backend.name}: ${key}`).to.deep.equal({ ...spec, group: 'storage' });
         expect((defaults as Record<string, unknown>)[key], `${backend.name}: ${key}`).to.deep.equal(spec.default);
       }
     }
