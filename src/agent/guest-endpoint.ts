@@ -15,6 +15,7 @@ import type { Storage } from '../storage/storage.js';
 import type { Logger } from '../util/logger.js';
 import type { Progress } from '../util/progress.js';
 import { parseBackupOrder, parsePrepareOrder, type BackupOrder, type RestoreOrder } from './rpc-arguments.js';
+import type { AgentMetrics, JobKind } from './metrics.js';
 import { runBackup } from '../runner/run-backup.js';
 import { runRestore } from '../runner/run-restore.js';
 
@@ -27,6 +28,8 @@ export interface GuestEndpointOptions {
   openStorage(request: StorageRequest): Storage;
   /** The status to report until a prepare succeeds (after a crashed restore was rolled back at start). */
   initialStatus?: ServiceStatus;
+  /** Counted whether or not anything serves them (metrics_listen). */
+  metrics: AgentMetrics;
 }
 
 interface RunningJob {
@@ -60,6 +63,7 @@ export class GuestEndpoint {
   }
 
   async handle(request: RpcRequest): Promise<unknown> {
+    this.options.metrics.rpcReceived(request.method);
     switch (request.method) {
       case 'rpc_ping':
         return true;
@@ -134,20 +138,25 @@ export class GuestEndpoint {
       return;
     }
     this.#run('backup', order.id, async (signal, release) => {
+      const measured = this.options.metrics.jobStarted('backup');
       let record: BackupRecord;
       // Everything from the first line, storage set-up included, fails the backup with its reason: Trove's record never stays NEW.
       try {
-        const ctx = this.#jobContext({ swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
+        const ctx = this.#jobContext('backup', { swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
         await reporter.updateBackup(order.id, { state: 'BUILDING', backup_type: order.type }, request.context);
         const onWarning = (warning: string): void => log.warn('backup.priority', { backup_id: order.id, warning });
         const { id, name, keyspaces, tables, parent } = order;
         record = await runBackup({ id, name, keyspaces, tables, ...(parent ? { parent } : {}) }, ctx, { onWarning });
       } catch (err) {
-        release();
         // An abort surfaces as a bare AbortError from deep in a stream: report why it was aborted.
-        await this.#reportBackupFailed(order.id, order.type, request.context, errorMessage(signal.aborted ? signal.reason : err));
+        const cause: unknown = signal.aborted ? signal.reason : err;
+        measured.failed(cause);
+        release();
+        await this.#reportBackupFailed(order.id, order.type, request.context, errorMessage(cause));
         return;
       }
+      measured.succeeded();
+      this.options.metrics.backupCompleted(record.strategy, record.raw_bytes, record.stored_bytes);
       release();
       if (record.full_reason) log.warn('backup.full_instead_of_incremental', { backup_id: order.id, reason: record.full_reason });
       await reporter.updateBackup(
@@ -191,6 +200,8 @@ export class GuestEndpoint {
     void this.#heartbeatNow();
     const backup = order.backup;
     this.#run('restore', backup?.id ?? 'prepare', async (signal, release) => {
+      // A prepare without a backup only starts the node: not a restore to measure.
+      const measured = backup ? this.options.metrics.jobStarted('restore') : undefined;
       try {
         if (order.configContents !== null) {
           await applyConfigContents(this.options.config.cassandra_yaml, order.configContents);
@@ -206,12 +217,15 @@ export class GuestEndpoint {
           await this.#node.service.startAndWaitHealthy();
         }
         this.#prepareStatus = undefined;
+        measured?.succeeded();
         release();
         log.info('prepare.completed', { backup_id: backup?.id });
         await this.#heartbeatNow();
         await this.#notifyEnd(request.context);
       } catch (err) {
-        const reason = errorMessage(signal.aborted ? signal.reason : err);
+        const cause: unknown = signal.aborted ? signal.reason : err;
+        const reason = errorMessage(cause);
+        measured?.failed(cause);
         this.#prepareStatus = 'failed to spawn';
         release();
         log.error('prepare.failed', { backup_id: backup?.id, reason });
@@ -223,21 +237,22 @@ export class GuestEndpoint {
 
   async #restore(order: RestoreOrder, context: JsonObject, signal: AbortSignal, rootPassword: string | null): Promise<void> {
     const log = this.options.log.with({ backup_id: order.id });
-    await runRestore(
+    const result = await runRestore(
       // Trove names a Cassandra cluster after its instance: the source's id is the name its system.local saved.
       { backupId: order.id, checksum: order.checksum, location: order.location, sourceClusterName: order.instanceId, rootPassword },
-      (swiftContainer) => this.#jobContext({ swiftContainer }, context, signal, log),
+      (swiftContainer) => this.#jobContext('restore', { swiftContainer }, context, signal, log),
     );
+    this.options.metrics.restoreCompleted(result.storedBytes);
   }
 
-  #jobContext(request: { swiftContainer: string | null }, context: JsonObject, signal: AbortSignal, log: Logger): JobContext {
+  #jobContext(kind: JobKind, request: { swiftContainer: string | null }, context: JsonObject, signal: AbortSignal, log: Logger): JobContext {
     const storage = this.options.openStorage({
       onTokenIgnored: (why) => log.info('storage.token_ignored', { why }),
       swiftContainer: request.swiftContainer,
       authToken: typeof context.auth_token === 'string' ? context.auth_token : null,
       projectId: typeof context.project_id === 'string' ? context.project_id : null,
     });
-    return { config: this.options.config, node: this.#node, storage, catalog: createStorageCatalog(storage, { warn: (message) => log.warn('catalog.record_skipped', { message }) }), progress: loggedProgress(log), signal };
+    return { config: this.options.config, node: this.#node, storage, catalog: createStorageCatalog(storage, { warn: (message) => log.warn('catalog.record_skipped', { message }) }), progress: this.options.metrics.progressFor(kind, loggedProgress(log)), signal };
   }
 
   #refuseWhileBusy(what: string): boolean {
@@ -280,6 +295,7 @@ export class GuestEndpoint {
       // Trove's update_backup has no field for the reason; its guest sends it with notify_exc_info. We send both ways.
       await reporter.updateBackup(id, { state: 'FAILED', backup_type: type, success: false, reason }, context);
     } catch (err) {
+      this.options.metrics.reportFailed('update_backup');
       log.error('report.failed', { backup_id: id, reason: errorMessage(err) });
     }
     await this.#notifyFailure(context, reason);
@@ -305,6 +321,7 @@ export class GuestEndpoint {
     try {
       await this.options.reporter.notify(method, args, context);
     } catch (err) {
+      this.options.metrics.reportFailed(method);
       this.options.log.error('report.failed', { method, reason: errorMessage(err) });
     }
   }
@@ -333,6 +350,7 @@ export class GuestEndpoint {
       try {
         await this.options.reporter.heartbeat(await status());
       } catch (err) {
+        this.options.metrics.reportFailed('heartbeat');
         this.options.log.warn('heartbeat.failed', { reason: errorMessage(err) });
       }
     });

@@ -9,6 +9,8 @@ import { createLogger } from '../util/logger.js';
 import { RestoreJournal } from '../jobs/restore-journal.js';
 import { silentProgress } from '../util/progress.js';
 import { GuestEndpoint } from './guest-endpoint.js';
+import { AgentMetrics } from './metrics.js';
+import { startMetricsServer } from './metrics-server.js';
 import { rpcSettings } from '../rpc/rpc-settings.js';
 import { withTroveInjectedFiles } from './trove-injected-files.js';
 
@@ -37,55 +39,65 @@ export async function serve(configFile: string | undefined, stop: AbortSignal): 
     storage: config.storage_strategy,
   });
 
-  const link = await AmqpLink.open({ url: settings.url, retryFirstConnect: true, log: (event, fields) => log.info(event, fields) });
+  const metrics = new AgentMetrics();
+  // Before the broker: a port that cannot be had is a configuration error, said at once.
+  const metricsServer = config.metrics_listen ? await startMetricsServer(config.metrics_listen, metrics.registry) : undefined;
+  if (metricsServer) log.info('metrics.listening', { address: metricsServer.address, path: '/metrics' });
+
   let fatal: Error | undefined;
-  const stopped = new Promise<void>((resolve) => {
-    if (stop.aborted) resolve();
-    stop.addEventListener('abort', () => resolve(), { once: true });
-    link.on('fatal', (err) => {
-      fatal = err;
-      resolve();
+  try {
+    const link = await AmqpLink.open({ url: settings.url, retryFirstConnect: true, log: (event, fields) => log.info(event, fields) });
+    const stopped = new Promise<void>((resolve) => {
+      if (stop.aborted) resolve();
+      stop.addEventListener('abort', () => resolve(), { once: true });
+      link.on('fatal', (err) => {
+        fatal = err;
+        resolve();
+      });
     });
-  });
 
-  const reporter = new ConductorReporter({ link, exchange: settings.exchange, topic: settings.conductorTopic, instanceId: settings.instanceId, key: settings.key });
-  // Trove 18 sends the user's token and project, and may name a container: the Swift driver uses them.
-  const endpoint = new GuestEndpoint({
-    config,
-    node,
-    reporter,
-    log,
-    openStorage: (request) => createStorage(config, request),
-    // The prepare that crashed did not restore anything: the control plane must hear it failed.
-    ...(recovered?.outcome === 'rolled back' ? { initialStatus: 'failed to spawn' as const } : {}),
-  });
-  const server = await startRpcServer({
-    link,
-    exchange: settings.exchange,
-    topic: settings.guestTopic,
-    flags: settings.flags,
-    key: settings.key,
-    log,
-    handle: (request) => endpoint.handle(request),
-  });
-  log.info('agent.ready', { queue: settings.guestTopic });
+    const reporter = new ConductorReporter({ link, exchange: settings.exchange, topic: settings.conductorTopic, instanceId: settings.instanceId, key: settings.key });
+    // Trove 18 sends the user's token and project, and may name a container: the Swift driver uses them.
+    const endpoint = new GuestEndpoint({
+      config,
+      node,
+      reporter,
+      log,
+      openStorage: (request) => createStorage(config, request),
+      metrics,
+      // The prepare that crashed did not restore anything: the control plane must hear it failed.
+      ...(recovered?.outcome === 'rolled back' ? { initialStatus: 'failed to spawn' as const } : {}),
+    });
+    const server = await startRpcServer({
+      link,
+      exchange: settings.exchange,
+      topic: settings.guestTopic,
+      flags: settings.flags,
+      key: settings.key,
+      log,
+      handle: (request) => endpoint.handle(request),
+    });
+    log.info('agent.ready', { queue: settings.guestTopic });
 
-  const heartbeat = async (): Promise<void> => {
-    if (!link.connected) return; // a pile of stale heartbeats after an outage helps nobody
-    await endpoint.heartbeat();
-  };
-  void heartbeat();
-  const timer = setInterval(() => void heartbeat(), settings.reportIntervalSeconds * 1000);
+    const heartbeat = async (): Promise<void> => {
+      if (!link.connected) return; // a pile of stale heartbeats after an outage helps nobody
+      await endpoint.heartbeat();
+    };
+    void heartbeat();
+    const timer = setInterval(() => void heartbeat(), settings.reportIntervalSeconds * 1000);
 
-  await stopped;
-  clearInterval(timer);
-  log.info('agent.stopping', { reason: fatal ? errorMessage(fatal) : 'signal', running_job: endpoint.runningJob });
-  await server.stop().catch(() => undefined);
-  await endpoint.shutdown('the agent is stopping (SIGTERM)');
-  const unsent = await link.drain(FINAL_REPORT_TIMEOUT_MS);
-  if (unsent > 0) log.error('agent.reports_lost', { unsent, reason: `the broker did not confirm them within ${FINAL_REPORT_TIMEOUT_MS / 1000} s` });
-  await link.close();
-  log.info('agent.stopped', {});
+    await stopped;
+    clearInterval(timer);
+    log.info('agent.stopping', { reason: fatal ? errorMessage(fatal) : 'signal', running_job: endpoint.runningJob });
+    await server.stop().catch(() => undefined);
+    await endpoint.shutdown('the agent is stopping (SIGTERM)');
+    const unsent = await link.drain(FINAL_REPORT_TIMEOUT_MS);
+    if (unsent > 0) log.error('agent.reports_lost', { unsent, reason: `the broker did not confirm them within ${FINAL_REPORT_TIMEOUT_MS / 1000} s` });
+    await link.close();
+    log.info('agent.stopped', {});
+  } finally {
+    await metricsServer?.close();
+  }
   if (fatal) return fatal instanceof ConfigError ? 2 : 1;
   return 0;
 }

@@ -92,6 +92,8 @@ export const CONFIG_SCHEMA = {
   rabbit_quorum_queue: { group: 'rpc', type: { kind: 'bool' }, default: false },
   rabbit_transient_queues_ttl: { group: 'rpc', type: seconds(86400 * 7), default: 1800 },
   log_format: { group: 'jobs', type: { kind: 'enum', values: ['auto', 'json', 'text'] }, default: 'auto' },
+  // Off by default: a port opened on a database host is the operator's decision.
+  metrics_listen: { group: 'jobs', type: { kind: 'string', allowEmpty: true }, default: '' },
   dbaas_state_dir: { group: 'control', type: path, default: `${os.homedir()}/.local/state/cassandra-guest-agent-dbaas` },
   dbaas_instance_keys_file: { group: 'control', type: { kind: 'string', allowEmpty: true }, default: '' },
   dbaas_datastore_version: { group: 'control', type: { kind: 'string' }, default: '4.0' },

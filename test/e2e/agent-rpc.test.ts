@@ -288,6 +288,47 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
       expect(firstDone.args.state).to.equal('COMPLETED');
     });
 
+    itInEncryptedMode('serves Prometheus metrics at metrics_listen: the running backup with its bytes, then its outcome', async () => {
+      // max_bandwidth stretches the upload of ~450 kB to a few seconds, long enough to scrape it running.
+      const { node, agent, instanceId } = await nodeWithAgent('metered', { tables: TABLES, seed: 9 }, () => ({ metrics_listen: '127.0.0.1:0', max_bandwidth: 100_000 }));
+      const listening = await agent.waitForLog((l) => l.event === 'metrics.listening', 10_000, 'metrics.listening');
+      const scrape = async (): Promise<string> => {
+        const response = await fetch(`http://${String(listening.address)}/metrics`);
+        expect(response.status).to.equal(200);
+        expect(response.headers.get('content-type')).to.match(/^text\/plain/);
+        return response.text();
+      };
+      const sample = (text: string, series: string): number | undefined => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        return line === undefined ? undefined : Number(line.slice(series.length + 1));
+      };
+      const id = randomUUID();
+      await plane.guest(instanceId, key, context).createBackup(backupInfo(id, instanceId));
+      await plane.waitForReport((r) => r.args.backup_id === id && r.args.state === 'BUILDING', 30_000, 'BUILDING');
+      let during = '';
+      for (let i = 0; i < 50 && !/^guest_agent_job_bytes_done\{kind="backup",phase="[^"]+"\} [1-9]/m.test(during); i++) {
+        during = await scrape();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(sample(during, 'guest_agent_job_in_progress{kind="backup"}')).to.equal(1);
+      expect(during).to.match(/^guest_agent_job_bytes_total\{kind="backup",phase="[^"]+"\} [1-9]\d*$/m);
+      expect(during).to.match(/^guest_agent_job_bytes_done\{kind="backup",phase="[^"]+"\} [1-9]\d*$/m);
+
+      await plane.waitForReport((r) => r.args.backup_id === id && r.args.state === 'COMPLETED', 60_000, 'COMPLETED');
+      const record = await readCatalogRecord(node.configFile, id);
+      const after = await scrape();
+      expect(sample(after, 'guest_agent_job_in_progress{kind="backup"}')).to.equal(0);
+      expect(sample(after, 'guest_agent_rpc_requests_total{method="create_backup"}')).to.equal(1);
+      expect(sample(after, 'guest_agent_job_duration_seconds_count{kind="backup",outcome="success"}')).to.equal(1);
+      expect(sample(after, 'guest_agent_bytes_stored_total')).to.equal(record.stored_bytes);
+      expect(sample(after, 'guest_agent_bytes_read_total{kind="backup"}')).to.equal(record.raw_bytes);
+      expect(sample(after, `guest_agent_last_backup_success_stored_bytes{strategy="${record.strategy}"}`)).to.equal(record.stored_bytes);
+      const finished = sample(after, `guest_agent_last_backup_success_timestamp_seconds{strategy="${record.strategy}"}`)!;
+      expect(finished * 1000).to.be.within(Date.parse(record.created), Date.now());
+      expect(after).to.not.contain(id);
+      expect((await fetch(`http://${String(listening.address)}/other`)).status).to.equal(404);
+    });
+
     it('ignores a redelivered request with the same _unique_id', async () => {
       const { agent, instanceId } = await nodeWithAgent('dup', { seed: 8 });
       const id = randomUUID();
