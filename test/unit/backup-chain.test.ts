@@ -3,38 +3,13 @@ import type { BackupRecord } from '../../src/catalog/backup-record.js';
 import type { Catalog } from '../../src/catalog/catalog.js';
 import { BackupNotFoundError } from '../../src/errors.js';
 import { resolveChain, walkChain } from '../../src/jobs/backup-chain.js';
+import { recordFixture } from '../support/record-fixture.js';
 
 const sha = (c: string): string => c.repeat(64);
 
 function record(id: string, parent: BackupRecord | null, fields: Partial<BackupRecord> = {}): BackupRecord {
-  return {
-    id,
-    instance_id: 'node-a',
-    name: id,
-    created: '2026-12-01T10:00:00.000Z',
-    updated: '2026-12-01T10:00:00.000Z',
-    state: 'COMPLETED',
-    type: parent ? 'incremental' : 'full',
-    strategy: 'NodetoolDifferential',
-    parent: parent ? { id: parent.id, location: parent.location, checksum: parent.checksum ?? parent.sha256 } : null,
-    keyspaces: [],
-    tables: [],
-    archived_tables: [],
-    file_count: 0,
-    raw_bytes: 0,
-    stored_bytes: 0,
-    sha256: sha(id.at(-1)!),
-    checksum: sha(id.at(-1)!),
-    location: `file:///store/${id}.tar`,
-    object_key: `${id}.tar`,
-    compression: 'none',
-    files: [],
-    data_directory_count: 1,
-    cassandra_version: '4.0.11',
-    cluster_name: 'Test Cluster',
-    ring: { text: '', tokens: [] },
-    ...fields,
-  };
+  const digest = sha(id.at(-1)!);
+  return recordFixture({ id, location: `file:///store/${id}.tar`, object_key: `${id}.tar`, stored_bytes: 0, sha256: digest, checksum: digest, ...fields }, parent ?? undefined);
 }
 
 /** The catalog interface over a map: the records as a store would hold them. */

@@ -14,42 +14,16 @@ import { createStorage } from '../../src/storage/create-storage.js';
 import { createLocalStorage } from '../../src/storage/local-storage.js';
 import { createNodeUnderTest, type NodeUnderTest } from '../support/e2e-nodes.js';
 import { stopAllSimNodes } from '../support/sim-node/index.js';
+import { recordFixture } from '../support/record-fixture.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
 const SHA = 'a'.repeat(64);
 const INSTANCE = 'runner-node';
 const silent = { step: () => undefined, begin: () => undefined, advance: () => undefined, end: () => undefined };
 
-/** A complete COMPLETED record of this test's instance and cluster, as a strategy writes one. */
+/** A complete COMPLETED record of this test's instance and cluster. */
 function completedRecord(id: string, fields: Partial<BackupRecord> = {}): BackupRecord {
-  return {
-    id,
-    instance_id: INSTANCE,
-    name: id,
-    created: '2026-12-01T10:00:00.000Z',
-    updated: '2026-12-01T10:00:05.000Z',
-    state: 'COMPLETED',
-    type: 'full',
-    strategy: 'IncrementalOne',
-    parent: null,
-    keyspaces: [],
-    tables: [],
-    archived_tables: [],
-    file_count: 0,
-    raw_bytes: 10,
-    stored_bytes: 10,
-    sha256: SHA,
-    checksum: SHA,
-    location: `file:///store/${id}.tar`,
-    object_key: `${id}.tar`,
-    compression: 'none',
-    files: [],
-    data_directory_count: 1,
-    cassandra_version: '4.0.11',
-    cluster_name: 'Test Cluster',
-    ring: { text: '', tokens: [] },
-    ...fields,
-  };
+  return recordFixture({ id, location: `file:///store/${id}.tar`, object_key: `${id}.tar`, stored_bytes: 10, instance_id: INSTANCE, strategy: 'IncrementalOne', sha256: SHA, checksum: SHA, files: [], ...fields });
 }
 
 /**
