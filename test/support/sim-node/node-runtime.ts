@@ -54,10 +54,6 @@ export class NodeRuntime {
     return this.state.engine;
   }
 
-  get isDrained(): boolean {
-    return this.drained;
-  }
-
   /** cassandra.yaml as read at start-up (changes need a restart, as on a real node). */
   get config(): CassandraConfig {
     return this.state.config;
@@ -249,11 +245,6 @@ export class NodeRuntime {
   /** `UPDATE system.local SET cluster_name = ?` (memtable only until flushed; the running name stays). */
   async updateSavedClusterName(name: string): Promise<void> {
     await this.engine.write(this.engine.systemTable('system', 'local'), 64, [localRow(this.engine.nextTimestamp(), { cluster_name: name })]);
-  }
-
-  /** `UPDATE system_auth.roles SET salted_hash = ? WHERE role = ?` */
-  async updateRoleHash(role: string, saltedHash: string): Promise<void> {
-    await this.writeRole(role, { salted_hash: saltedHash });
   }
 
   /** An upsert of system_auth.roles cells (null deletes a cell), through the commit log like any write. */
