@@ -252,11 +252,6 @@ export class NodeRuntime {
     await this.engine.write(this.engine.systemTable('system_auth', 'roles'), 96, [{ key: role, ts: this.engine.nextTimestamp(), cols: { role, ...cols } }]);
   }
 
-  /** `DELETE FROM system_auth.roles WHERE role = ?`: a partition tombstone. */
-  async deleteRole(role: string): Promise<void> {
-    await this.engine.write(this.engine.systemTable('system_auth', 'roles'), 48, [{ key: role, ts: this.engine.nextTimestamp(), cols: {}, deleted: true }]);
-  }
-
   /** The visible rows of system_auth.roles (SSTables and memtable merged). */
   async roleRows(): Promise<Array<Record<string, unknown>>> {
     return [...(await this.engine.rows(this.engine.systemTable('system_auth', 'roles'))).values()];
