@@ -11,7 +11,6 @@ import { createSimNode, type SimNode, type SimNodeOptions } from './sim-node/ind
 export interface NodeUnderTest {
   configFile: string;
   dataDirs: string[];
-  commitlogDir: string;
   sim?: SimNode;
 }
 
@@ -40,7 +39,7 @@ export async function createNodeUnderTest(
   const sim = await createSimNode({ root, ...options });
   const configFile = path.join(root, 'guest-agent.yaml');
   await writeAgentConfig(configFile, sim, stores, extraConfig);
-  return { configFile, dataDirs: sim.dataDirs, commitlogDir: sim.commitlogDir, sim };
+  return { configFile, dataDirs: sim.dataDirs, sim };
 }
 
 export async function writeAgentConfig(file: string, sim: SimNode, stores: AgentStores, extra: Record<string, unknown> = {}): Promise<void> {

@@ -46,10 +46,6 @@ export class RabbitMqService {
     this.shownUrl = redactUrl(this.url);
   }
 
-  get startedHere(): boolean {
-    return this.#startedHere;
-  }
-
   /** Reachable as it is, or started here; otherwise why not, in a few words. */
   async ensure(): Promise<BrokerState> {
     const first = await probe(this.url);

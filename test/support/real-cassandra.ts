@@ -36,18 +36,14 @@ export interface RealNode {
   name: string;
   dir: string;
   address: string;
-  jmxPort: number;
   cassandraYaml: string;
   dataDirs: string[];
-  commitlogDir: string;
   serviceStartCommand: string[];
   serviceStopCommand: string[];
   serviceStatusCommand: string[];
   nodetoolCommand: string[];
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** SIGKILL: a crash. */
-  kill(): Promise<void>;
   isRunning(): Promise<boolean>;
   nodetool(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
@@ -61,24 +57,21 @@ export async function createRealNode(root: string, name: string, options: RealNo
   await script(['create', dir, '--home', cassandraDir, '--address', options.address, '--jmx-port', String(jmxPort),
     '--cluster-name', options.clusterName ?? `cluster-${name}`, '--data-dirs', String(options.dataDirs ?? 1), ...sets]);
   const cassandraYaml = path.join(dir, 'conf/cassandra.yaml');
-  const conf = yaml.load(await readFile(cassandraYaml, 'utf8')) as { data_file_directories: string[]; commitlog_directory: string };
+  const conf = yaml.load(await readFile(cassandraYaml, 'utf8')) as { data_file_directories: string[] };
   const command = (verb: string) => ['bash', nodeScript(), verb, dir];
   const nodetoolCommand = [path.join(cassandraDir, 'bin/nodetool'), '-h', '127.0.0.1', '-p', String(jmxPort)];
   return {
     name,
     dir,
     address: options.address,
-    jmxPort,
     cassandraYaml,
     dataDirs: conf.data_file_directories,
-    commitlogDir: conf.commitlog_directory,
     serviceStartCommand: command('start'),
     serviceStopCommand: command('stop'),
     serviceStatusCommand: command('status'),
     nodetoolCommand,
     start: () => script(['start', dir]),
     stop: () => script(['stop', dir]),
-    kill: () => script(['kill', dir]),
     isRunning: async () => (await execa('bash', [nodeScript(), 'status', dir], { reject: false })).exitCode === 0,
     async nodetool(args) {
       const r = await execa(nodetoolCommand[0]!, [...nodetoolCommand.slice(1), ...args], { reject: false, timeout: 120_000 });

@@ -11,16 +11,16 @@ export interface KeyspaceInfo {
   tables: string[];
 }
 
-/** Regular columns of system_auth.roles; null deletes a cell, absent leaves it alone. */
+/** The regular columns of system_auth.roles the server writes; null deletes a cell, absent leaves it alone. */
 export interface RoleColumns {
   can_login?: boolean | null;
   is_superuser?: boolean | null;
-  member_of?: string[] | null;
   salted_hash?: string | null;
 }
 
 export interface RoleRow extends RoleColumns {
   role: string;
+  member_of?: string[] | null;
 }
 
 export interface ServerLog {
@@ -40,6 +40,5 @@ export interface CqlBackend {
   /** The visible rows of system_auth.roles, in no particular order. */
   roles(): Promise<RoleRow[]>;
   writeRole(role: string, columns: RoleColumns): Promise<void>;
-  deleteRole(role: string): Promise<void>;
   log: ServerLog;
 }

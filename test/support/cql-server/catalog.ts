@@ -1,4 +1,4 @@
-import type { CqlBackend, RoleColumns } from './backend.js';
+import type { CqlBackend } from './backend.js';
 import { parseType, type CqlType } from './cql-types.js';
 import { notSimulated } from './errors.js';
 import { byToken } from './murmur3.js';
@@ -11,7 +11,7 @@ import { byToken } from './murmur3.js';
 export interface ColumnDef {
   name: string;
   type: CqlType;
-  kind: 'partition_key' | 'clustering' | 'regular';
+  kind: 'partition_key' | 'regular';
 }
 
 export interface ServedTable {
@@ -24,7 +24,6 @@ export interface ServedTable {
   /** Regular columns a write may set; absent: the table is read-only here. */
   writable?: readonly string[];
   write?(backend: CqlBackend, key: string, values: Record<string, unknown>): Promise<void>;
-  delete?(backend: CqlBackend, key: string): Promise<void>;
 }
 
 const columns = (spec: ReadonlyArray<readonly [string, string, ColumnDef['kind']?]>): ColumnDef[] =>
@@ -87,27 +86,6 @@ const PEERS: ServedTable = {
   rows: async () => [],
 };
 
-const PEERS_V2: ServedTable = {
-  keyspace: 'system',
-  name: 'peers_v2',
-  partitionKey: 'peer',
-  columns: columns([
-    ['peer', 'inet', 'partition_key'],
-    ['peer_port', 'int', 'clustering'],
-    ['data_center', 'text'],
-    ['host_id', 'uuid'],
-    ['native_address', 'inet'],
-    ['native_port', 'int'],
-    ['preferred_ip', 'inet'],
-    ['preferred_port', 'int'],
-    ['rack', 'text'],
-    ['release_version', 'text'],
-    ['schema_version', 'uuid'],
-    ['tokens', 'set<text>'],
-  ]),
-  rows: async () => [],
-};
-
 const SCHEMA_KEYSPACES: ServedTable = {
   keyspace: 'system_schema',
   name: 'keyspaces',
@@ -136,8 +114,6 @@ const VIRTUAL_SCHEMA_KEYSPACES: ServedTable = {
   rows: async () => VIRTUAL_KEYSPACES.map((keyspace_name) => ({ keyspace_name })),
 };
 
-const ROLE_COLUMNS = ['can_login', 'is_superuser', 'member_of', 'salted_hash'] as const;
-
 const ROLES: ServedTable = {
   keyspace: 'system_auth',
   name: 'roles',
@@ -152,28 +128,25 @@ const ROLES: ServedTable = {
   async rows(backend) {
     return byToken((await backend.roles()).map((r) => ({ ...r })), (r) => r.role);
   },
-  writable: ROLE_COLUMNS,
+  // The password reset's UPDATE; CREATE and ALTER ROLE write the other columns.
+  writable: ['salted_hash'],
   async write(backend, key, values) {
-    const cols: RoleColumns = {};
-    for (const name of ROLE_COLUMNS) {
-      if (name in values) Object.assign(cols, { [name]: values[name] ?? null });
-    }
-    await backend.writeRole(key, cols);
+    await backend.writeRole(key, { salted_hash: (values['salted_hash'] as string | null | undefined) ?? null });
   },
-  delete: (backend, key) => backend.deleteRole(key),
 };
 
-const SERVED = [LOCAL, PEERS, PEERS_V2, SCHEMA_KEYSPACES, VIRTUAL_SCHEMA_KEYSPACES, ROLES];
+const SERVED = [LOCAL, PEERS, SCHEMA_KEYSPACES, VIRTUAL_SCHEMA_KEYSPACES, ROLES];
 
 export function servedTable(keyspace: string, table: string): ServedTable | undefined {
   return SERVED.find((t) => t.keyspace === keyspace && t.name === table);
 }
 
 /**
- * ClientState.READABLE_SYSTEM_RESOURCES: tables every logged-in user may read whatever the
- * authorizer says (system.local, the peers tables, the schema tables, the virtual schema tables).
+ * ClientState.READABLE_SYSTEM_RESOURCES, as far as this server serves them: tables every logged-in
+ * user may read whatever the authorizer says (system.local, system.peers, the schema tables, the
+ * virtual schema tables).
  */
 export function isReadableSystemTable(keyspace: string, table: string): boolean {
-  if (keyspace === 'system') return ['local', 'peers', 'peers_v2'].includes(table);
+  if (keyspace === 'system') return ['local', 'peers'].includes(table);
   return keyspace === 'system_schema' || keyspace === 'system_virtual_schema';
 }

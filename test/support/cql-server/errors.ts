@@ -10,8 +10,6 @@ export const ErrorCode = {
   SYNTAX_ERROR: 0x2000,
   UNAUTHORIZED: 0x2100,
   INVALID: 0x2200,
-  CONFIG_ERROR: 0x2300,
-  ALREADY_EXISTS: 0x2400,
   UNPREPARED: 0x2500,
 } as const;
 

@@ -3,7 +3,7 @@ import type { CqlBackend, RoleColumns } from './backend.js';
 import { isReadableSystemTable, servedTable, VIRTUAL_KEYSPACES, type ColumnDef, type ServedTable } from './catalog.js';
 import { deserialize, parseType, typeName, type CqlType } from './cql-types.js';
 import { invalidRequest, notSimulated, unauthorized } from './errors.js';
-import type { Literal, ParsedStatement, Relation, RoleOptions, Statement, TableRef, Term } from './statements.js';
+import type { Relation, RoleOptions, Statement, TableRef, Term } from './statements.js';
 
 /**
  * Runs matched statements against the node: resolution of keyspace, table and columns (with
@@ -18,15 +18,11 @@ export interface ColumnSpec {
   type: CqlType;
 }
 
-export type ResultSet =
-  | { kind: 'void' }
-  | { kind: 'rows'; columns: ColumnSpec[]; rows: unknown[][] }
-  | { kind: 'set_keyspace'; keyspace: string };
+export type ResultSet = { kind: 'void' } | { kind: 'rows'; columns: ColumnSpec[]; rows: unknown[][] };
 
-/** A connection's state: who logged in and the keyspace of USE. */
+/** A connection's state: who logged in. */
 export interface Session {
   user: AuthenticatedUser | undefined;
-  keyspace: string | undefined;
 }
 
 export type BoundValue = Buffer | null | 'unset';
@@ -40,7 +36,6 @@ export interface Plan {
 }
 
 const VOID: ResultSet = { kind: 'void' };
-const INT = parseType('int');
 
 interface ResolvedTable {
   keyspace: string;
@@ -52,34 +47,11 @@ function spec(t: ResolvedTable, column: ColumnDef): ColumnSpec {
   return { keyspace: t.keyspace, table: t.table, name: column.name, type: column.type };
 }
 
-/** Constants.Literal / Sets.Literal assignment checks, with their messages. */
-function literalValue(column: ColumnDef, literal: Literal): unknown {
+/** Constants.Literal's assignment check of a string constant, with its message. */
+function literalValue(column: ColumnDef, value: string): string {
   const type = column.type;
-  const native = type.kind === 'native' ? type.name : undefined;
-  const bad = (kind: string, text: string): Error => invalidRequest(`Invalid ${kind} constant (${text}) for "${column.name}" of type ${typeName(type)}`);
-  switch (literal.type) {
-    case 'null':
-      return null;
-    case 'string':
-      if (native === 'text' || native === 'ascii' || native === 'inet' || native === 'uuid' || native === 'timeuuid') return literal.value;
-      throw bad('STRING', literal.value);
-    case 'integer':
-      if (native === 'int') return Number(literal.text);
-      if (native === 'bigint') return BigInt(literal.text);
-      if (native === 'double') return Number(literal.text);
-      throw bad('INTEGER', literal.text);
-    case 'float':
-      if (native === 'double') return Number(literal.text);
-      throw bad('FLOAT', literal.text);
-    case 'boolean':
-      if (native === 'boolean') return literal.value;
-      throw bad('BOOLEAN', String(literal.value));
-    case 'set': {
-      if (type.kind !== 'set') throw invalidRequest(`Invalid set literal for ${column.name} of type ${typeName(type)}`);
-      const element: ColumnDef = { name: column.name, type: type.element, kind: column.kind };
-      return [...new Set(literal.items.map((item) => literalValue(element, item)))].sort();
-    }
-  }
+  if (type.kind === 'native' && (type.name === 'text' || type.name === 'inet')) return value;
+  throw invalidRequest(`Invalid STRING constant (${value}) for "${column.name}" of type ${typeName(type)}`);
 }
 
 export class Executor {
@@ -88,34 +60,18 @@ export class Executor {
     private readonly auth: AuthService,
   ) {}
 
-  async plan(parsed: ParsedStatement, session: Session): Promise<Plan> {
-    const s = parsed.statement;
+  async plan(s: Statement): Promise<Plan> {
     switch (s.kind) {
       case 'select':
-        return this.planSelect(s, session);
+        return this.planSelect(s);
       case 'update':
-        return this.planWrite(s.table, s.assignments, s.where, session, 'UPDATE');
-      case 'insert': {
-        if (s.columns.length !== s.values.length) throw invalidRequest('Unmatched column names/values');
-        const pairs = s.columns.map((column, i) => ({ column, term: s.values[i] as Term }));
-        return this.planInsert(s.table, pairs, session);
-      }
-      case 'delete':
-        return this.planDelete(s.table, s.where, session);
-      case 'use':
-        return this.fixed(async (sess) => {
-          if (!(await this.keyspaceNames()).includes(s.keyspace)) throw invalidRequest(`Keyspace '${s.keyspace}' does not exist`);
-          sess.keyspace = s.keyspace;
-          return { kind: 'set_keyspace', keyspace: s.keyspace };
-        });
+        return this.planUpdate(s.table, s.assignments, s.where);
       case 'create_role':
         return this.fixed((sess) => this.createRole(s, sess));
       case 'alter_role':
         return this.fixed((sess) => this.alterRole(s, sess));
-      case 'drop_role':
-        return this.fixed((sess) => this.dropRole(s, sess));
       case 'list_roles':
-        return this.fixed((sess) => this.listRoles(s, sess));
+        return this.fixed((sess) => this.listRoles(sess));
       case 'unsupported':
         throw notSimulated(s.what);
     }
@@ -126,13 +82,9 @@ export class Executor {
     return { bindSpecs: [], pkIndexes: [], resultColumns: undefined, run: (_values, session) => run(session) };
   }
 
-  private async keyspaceNames(): Promise<string[]> {
-    return [...(await this.backend.keyspaces()).map((k) => k.name), ...VIRTUAL_KEYSPACES];
-  }
-
   /** Schema.validateTable: the keyspace, then the table, must exist. */
-  private async resolve(ref: TableRef, session: Session): Promise<ResolvedTable> {
-    const keyspace = ref.keyspace ?? session.keyspace;
+  private async resolve(ref: TableRef): Promise<ResolvedTable> {
+    const keyspace = ref.keyspace;
     if (keyspace === undefined) throw invalidRequest('No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename');
     const served = servedTable(keyspace, ref.table);
     if (VIRTUAL_KEYSPACES.includes(keyspace)) {
@@ -163,7 +115,7 @@ export class Executor {
 
   /** The value of a term for a column: a literal checked against the type, or a decoded bound value. */
   private value(term: Term, column: ColumnDef, values: BoundValue[]): unknown {
-    if (term.kind === 'literal') return literalValue(column, term.literal);
+    if (term.kind === 'literal') return literalValue(column, term.value);
     const raw = values[term.index];
     if (raw === undefined || raw === 'unset') return 'unset';
     if (raw === null) return null;
@@ -177,13 +129,13 @@ export class Executor {
     return String(v);
   }
 
-  private markerSpecs(t: ResolvedTable, table: ServedTable, bindings: Array<{ column: string; term: Term }>, extra: ColumnSpec[] = []): { bindSpecs: ColumnSpec[]; pkIndexes: number[] } {
+  private markerSpecs(t: ResolvedTable, table: ServedTable, bindings: Relation[]): { bindSpecs: ColumnSpec[]; pkIndexes: number[] } {
     const bound = bindings
       .filter((b) => b.term.kind === 'marker')
-      .map((b) => ({ index: (b.term as { index: number }).index, name: (b.term as { name?: string }).name, column: this.column(table, b.column) }));
-    const bindSpecs = bound.sort((a, b) => a.index - b.index).map((b) => ({ ...spec(t, b.column), name: b.name ?? b.column.name }));
+      .map((b) => ({ index: (b.term as { index: number }).index, column: this.column(table, b.column) }));
+    const bindSpecs = bound.sort((a, b) => a.index - b.index).map((b) => spec(t, b.column));
     const pkIndexes = bound.filter((b) => b.column.kind === 'partition_key').map((b) => b.index);
-    return { bindSpecs: [...bindSpecs, ...extra], pkIndexes };
+    return { bindSpecs, pkIndexes };
   }
 
   private async authorizeData(session: Session, permission: 'SELECT' | 'MODIFY', t: ResolvedTable): Promise<void> {
@@ -194,22 +146,20 @@ export class Executor {
     throw unauthorized(`User ${user.name} has no ${permission} permission on <table ${t.keyspace}.${t.table}> or any of its parents`);
   }
 
-  private async planSelect(s: Extract<Statement, { kind: 'select' }>, session: Session): Promise<Plan> {
-    const t = await this.resolve(s.table, session);
+  private async planSelect(s: Extract<Statement, { kind: 'select' }>): Promise<Plan> {
+    const t = await this.resolve(s.table);
     const table = t.served;
     if (!table) throw notSimulated(`reading ${t.keyspace}.${t.table} (the simulated node keeps no rows for it)`);
-    const selected = s.selectors === '*' ? table.columns.map((c) => ({ column: c, label: c.name })) : s.selectors.map((sel) => ({ column: this.column(table, sel.column), label: sel.alias ?? sel.column }));
+    const selected = s.columns === '*' ? table.columns : s.columns.map((name) => this.column(table, name));
     for (const r of s.where) {
-      if (this.column(table, r.column).kind !== 'partition_key' && !s.allowFiltering) {
+      if (this.column(table, r.column).kind !== 'partition_key') {
         throw invalidRequest(
           'Cannot execute this query as it might involve data filtering and thus may have unpredictable performance. If you want to execute this query despite the performance unpredictability, use ALLOW FILTERING',
         );
       }
     }
-    if (s.where.some((r) => r.column !== table.partitionKey)) throw notSimulated(`filtering ${t.keyspace}.${t.table} on a column other than ${table.partitionKey}`);
-    const limitSpec: ColumnSpec[] = s.limit?.kind === 'marker' ? [{ keyspace: t.keyspace, table: t.table, name: '[limit]', type: INT }] : [];
-    const { bindSpecs, pkIndexes } = this.markerSpecs(t, table, s.where, limitSpec);
-    const resultColumns = selected.map((x) => ({ ...spec(t, x.column), name: x.label }));
+    const { bindSpecs, pkIndexes } = this.markerSpecs(t, table, s.where);
+    const resultColumns = selected.map((column) => spec(t, column));
     return {
       bindSpecs,
       pkIndexes,
@@ -221,23 +171,18 @@ export class Executor {
           const key = this.keyValue(r.term, this.column(table, r.column), values);
           rows = rows.filter((row) => String(row[r.column]) === key);
         }
-        if (s.limit) {
-          const limit = this.value(s.limit, { name: '[limit]', type: INT, kind: 'regular' }, values);
-          if (typeof limit !== 'number' || limit <= 0) throw invalidRequest('LIMIT must be strictly positive');
-          rows = rows.slice(0, limit);
-        }
-        return { kind: 'rows', columns: resultColumns, rows: rows.map((row) => selected.map((x) => row[x.column.name] ?? null)) };
+        return { kind: 'rows', columns: resultColumns, rows: rows.map((row) => selected.map((column) => row[column.name] ?? null)) };
       },
     };
   }
 
-  private writableTable(t: ResolvedTable, verb: string): ServedTable & Required<Pick<ServedTable, 'write'>> {
+  private writableTable(t: ResolvedTable): ServedTable & Required<Pick<ServedTable, 'write'>> {
     const table = t.served;
-    if (!table?.write) throw notSimulated(`${verb} on ${t.keyspace}.${t.table}`);
+    if (!table?.write) throw notSimulated(`UPDATE on ${t.keyspace}.${t.table}`);
     return table as ServedTable & Required<Pick<ServedTable, 'write'>>;
   }
 
-  private checkAssignments(t: ResolvedTable, table: ServedTable, assignments: Array<{ column: string; term: Term }>): void {
+  private checkAssignments(t: ResolvedTable, table: ServedTable, assignments: Relation[]): void {
     const seen = new Set<string>();
     for (const a of assignments) {
       const column = this.column(table, a.column);
@@ -248,7 +193,7 @@ export class Executor {
     }
   }
 
-  private async applyWrite(table: ServedTable & Required<Pick<ServedTable, 'write'>>, key: string, assignments: Array<{ column: string; term: Term }>, values: BoundValue[]): Promise<void> {
+  private async applyWrite(table: ServedTable & Required<Pick<ServedTable, 'write'>>, key: string, assignments: Relation[], values: BoundValue[]): Promise<void> {
     const cells: Record<string, unknown> = {};
     for (const a of assignments) {
       const v = this.value(a.term, this.column(table, a.column), values);
@@ -257,9 +202,9 @@ export class Executor {
     if (Object.keys(cells).length > 0) await table.write(this.backend, key, cells);
   }
 
-  private async planWrite(ref: TableRef, assignments: Relation[], where: Relation[], session: Session, verb: string): Promise<Plan> {
-    const t = await this.resolve(ref, session);
-    const table = this.writableTable(t, verb);
+  private async planUpdate(ref: TableRef, assignments: Relation[], where: Relation[]): Promise<Plan> {
+    const t = await this.resolve(ref);
+    const table = this.writableTable(t);
     this.checkAssignments(t, table, assignments);
     const key = this.keyRelation(t, table, where);
     const { bindSpecs, pkIndexes } = this.markerSpecs(t, table, [...assignments, ...where]);
@@ -271,46 +216,6 @@ export class Executor {
         await this.authorizeData(sess, 'MODIFY', t);
         const keyValue = this.keyValue(key.term, this.column(table, key.column), values);
         await this.applyWrite(table, keyValue, assignments, values);
-        return VOID;
-      },
-    };
-  }
-
-  private async planInsert(ref: TableRef, pairs: Array<{ column: string; term: Term }>, session: Session): Promise<Plan> {
-    const t = await this.resolve(ref, session);
-    const table = this.writableTable(t, 'INSERT');
-    for (const p of pairs) this.column(table, p.column);
-    const key = pairs.find((p) => p.column === table.partitionKey);
-    if (!key) throw invalidRequest(`Some partition key parts are missing: ${table.partitionKey}`);
-    const assignments = pairs.filter((p) => p !== key);
-    this.checkAssignments(t, table, assignments);
-    const { bindSpecs, pkIndexes } = this.markerSpecs(t, table, pairs);
-    return {
-      bindSpecs,
-      pkIndexes,
-      resultColumns: undefined,
-      run: async (values, sess) => {
-        await this.authorizeData(sess, 'MODIFY', t);
-        await this.applyWrite(table, this.keyValue(key.term, this.column(table, key.column), values), assignments, values);
-        return VOID;
-      },
-    };
-  }
-
-  private async planDelete(ref: TableRef, where: Relation[], session: Session): Promise<Plan> {
-    const t = await this.resolve(ref, session);
-    const table = t.served;
-    if (!table?.delete) throw notSimulated(`DELETE on ${t.keyspace}.${t.table}`);
-    const remove = table.delete;
-    const key = this.keyRelation(t, table, where);
-    const { bindSpecs, pkIndexes } = this.markerSpecs(t, table, where);
-    return {
-      bindSpecs,
-      pkIndexes,
-      resultColumns: undefined,
-      run: async (values, sess) => {
-        await this.authorizeData(sess, 'MODIFY', t);
-        await remove(this.backend, this.keyValue(key.term, this.column(table, key.column), values));
         return VOID;
       },
     };
@@ -388,25 +293,11 @@ export class Executor {
     return VOID;
   }
 
-  private async dropRole(s: Extract<Statement, { kind: 'drop_role' }>, session: Session): Promise<ResultSet> {
-    await this.checkRolePermission(session);
-    const existing = await this.auth.role(s.role);
-    if (existing?.is_superuser === true && !(await this.auth.isSuper(this.user(session)))) {
-      throw unauthorized('Only superusers can drop a role with superuser status');
-    }
+  private async listRoles(session: Session): Promise<ResultSet> {
     this.ensureNotAnonymous(session);
-    if (!existing && !s.ifExists) throw invalidRequest(`${s.role} doesn't exist`);
-    if (this.user(session).name === s.role) throw invalidRequest('Cannot DROP primary role for current login');
-    if (existing) await this.backend.deleteRole(s.role);
-    return VOID;
-  }
-
-  private async listRoles(s: Extract<Statement, { kind: 'list_roles' }>, session: Session): Promise<ResultSet> {
-    this.ensureNotAnonymous(session);
-    if (s.of !== undefined && !(await this.roleExists(s.of))) throw invalidRequest(`${s.of} doesn't exist`);
     const user = this.user(session);
     const seesAll = !this.auth.requireAuthorization || (await this.auth.isSuper(user));
-    const wanted = s.of ?? (seesAll ? undefined : user.name);
+    const wanted = seesAll ? undefined : user.name;
     const roles = (await this.backend.roles()).filter((r) => wanted === undefined || r.role === wanted).sort((a, b) => (a.role < b.role ? -1 : 1));
     const column = (name: string, type: string): ColumnSpec => ({ keyspace: 'system_auth', table: 'roles', name, type: parseType(type) });
     return {

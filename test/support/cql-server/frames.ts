@@ -65,8 +65,8 @@ export function encodeFrame(version: number, stream: number, opcode: number, bod
 }
 
 /** A request frame as a client writes it (used by tests that speak the protocol by hand). */
-export function encodeRequest(version: number, stream: number, opcode: number, body: Buffer, flags = 0): Buffer {
-  const frame = encodeFrame(version, stream, opcode, body, flags);
+export function encodeRequest(version: number, stream: number, opcode: number, body: Buffer): Buffer {
+  const frame = encodeFrame(version, stream, opcode, body);
   frame.writeUInt8(version, 0);
   return frame;
 }

@@ -8,7 +8,6 @@ import { BodyReader, BodyWriter } from './wire.js';
  * query parameters of QUERY and EXECUTE, RESULT of each kind, ERROR, SUPPORTED.
  */
 export interface QueryParameters {
-  consistency: number;
   values: BoundValue[];
   /** Names of the values when the client sent them by name (flag 0x40). */
   names: string[] | undefined;
@@ -18,7 +17,7 @@ export interface QueryParameters {
 const QueryFlag = { VALUES: 0x01, SKIP_METADATA: 0x02, PAGE_SIZE: 0x04, PAGING_STATE: 0x08, SERIAL_CONSISTENCY: 0x10, TIMESTAMP: 0x20, NAMES: 0x40 } as const;
 
 export function readQueryParameters(reader: BodyReader, version: number): QueryParameters {
-  const consistency = reader.short();
+  reader.short(); // consistency
   const flags = reader.byte();
   const values: BoundValue[] = [];
   let names: string[] | undefined;
@@ -36,10 +35,10 @@ export function readQueryParameters(reader: BodyReader, version: number): QueryP
   if (flags & QueryFlag.PAGING_STATE) reader.bytes();
   if (flags & QueryFlag.SERIAL_CONSISTENCY) reader.short();
   if (flags & QueryFlag.TIMESTAMP) reader.long();
-  return { consistency, values, names, skipMetadata: (flags & QueryFlag.SKIP_METADATA) !== 0 };
+  return { values, names, skipMetadata: (flags & QueryFlag.SKIP_METADATA) !== 0 };
 }
 
-const ResultKind = { VOID: 0x0001, ROWS: 0x0002, SET_KEYSPACE: 0x0003, PREPARED: 0x0004 } as const;
+const ResultKind = { VOID: 0x0001, ROWS: 0x0002, PREPARED: 0x0004 } as const;
 const MetadataFlag = { GLOBAL_TABLES_SPEC: 0x0001, NO_METADATA: 0x0004 } as const;
 
 function sameTable(columns: ColumnSpec[]): boolean {
@@ -72,8 +71,6 @@ export function resultBody(result: ResultSet, skipMetadata: boolean): Buffer {
   switch (result.kind) {
     case 'void':
       return out.int(ResultKind.VOID).build();
-    case 'set_keyspace':
-      return out.int(ResultKind.SET_KEYSPACE).string(result.keyspace).build();
     case 'rows':
       out.int(ResultKind.ROWS);
       writeRowsMetadata(out, result.columns, skipMetadata);

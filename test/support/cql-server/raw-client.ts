@@ -47,16 +47,12 @@ export class RawCqlConnection {
     for (const w of this.waiting.splice(0)) w();
   }
 
-  get closed(): boolean {
-    return this.ended;
-  }
-
   writeRaw(bytes: Buffer): void {
     this.socket.write(bytes);
   }
 
-  send(version: number, stream: number, opcode: number, body: Buffer = Buffer.alloc(0), flags = 0): void {
-    this.writeRaw(encodeRequest(version, stream, opcode, body, flags));
+  send(version: number, stream: number, opcode: number, body: Buffer = Buffer.alloc(0)): void {
+    this.writeRaw(encodeRequest(version, stream, opcode, body));
   }
 
   /** The next response frame; rejects when the server closes first or nothing comes in time. */
@@ -119,14 +115,9 @@ export function startupBody(options: Record<string, string> = { CQL_VERSION: '3.
   return new BodyWriter().stringMap(Object.entries(options)).build();
 }
 
-/** QUERY body: the query, consistency ONE, optional values (flag 0x01). */
-export function queryBody(query: string, values?: Buffer[]): Buffer {
-  const out = new BodyWriter().longString(query).short(0x0001).byte(values ? 0x01 : 0);
-  if (values) {
-    out.short(values.length);
-    for (const v of values) out.bytes(v);
-  }
-  return out.build();
+/** QUERY body: the query, consistency ONE, no values. */
+export function queryBody(query: string): Buffer {
+  return new BodyWriter().longString(query).short(0x0001).byte(0).build();
 }
 
 export function executeBody(id: Buffer, values: Buffer[]): Buffer {
@@ -141,8 +132,6 @@ export function errorOf(frame: ResponseFrame): { code: number; message: string }
 }
 
 export interface RawRows {
-  flags: number;
-  table: string | undefined;
   columns: Array<{ name: string; type: number }>;
   rows: Array<Array<Buffer | null>>;
 }
@@ -165,13 +154,17 @@ export function rowsOf(frame: ResponseFrame): RawRows {
   if (kind !== 2) throw new Error(`RESULT kind ${kind}, not Rows`);
   const flags = reader.int();
   const count = reader.int();
-  const table = flags & 0x0001 ? `${reader.string()}.${reader.string()}` : undefined;
+  if (flags & 0x0001) {
+    // The global table spec: keyspace and table.
+    reader.string();
+    reader.string();
+  }
   const columns: RawRows['columns'] = [];
   if (!(flags & 0x0004)) for (let i = 0; i < count; i += 1) columns.push({ name: reader.string(), type: skipOption(reader) });
   const rows: RawRows['rows'] = [];
   const rowCount = reader.int();
   for (let r = 0; r < rowCount; r += 1) rows.push(Array.from({ length: count }, () => reader.bytes()));
-  return { flags, table, columns, rows };
+  return { columns, rows };
 }
 
 /** One login at protocol v4 (STARTUP, AUTH_RESPONSE) as the captured probes made them (rawauth.js). */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ANONYMOUS, AuthService, PASSWORD_AUTHENTICATOR_CLASS, type AuthSettings } from './auth.js';
 import type { CqlBackend } from './backend.js';
-import { CqlError, ErrorCode, ProtocolError } from './errors.js';
+import { CqlError, ErrorCode, notSimulated, ProtocolError } from './errors.js';
 import { Executor, type BoundValue, type Plan, type Session } from './executor.js';
 import { encodeFrame, FrameError, FrameFlag, FrameReader, Opcode, opcodeName, type Frame } from './frames.js';
 import { errorBody, preparedBody, readQueryParameters, resultBody, supportedBody, type QueryParameters } from './messages.js';
@@ -26,8 +26,6 @@ export interface CqlServerOptions {
 }
 
 export interface CqlServer {
-  readonly host: string;
-  readonly port: number;
   /** Stops listening and closes every client connection (drain, shutdown). */
   close(): Promise<void>;
 }
@@ -50,7 +48,7 @@ function unpreparedMessage(id: Buffer): string {
 class Connection {
   private readonly reader = new FrameReader();
   private state: ConnectionState = 'uninitialized';
-  private readonly session: Session = { user: undefined, keyspace: undefined };
+  private readonly session: Session = { user: undefined };
   private chain: Promise<void> = Promise.resolve();
   /** False once a fatal frame error was seen: nothing after it can be trusted. */
   private reading = true;
@@ -168,14 +166,14 @@ class Connection {
       case Opcode.QUERY: {
         const query = reader.longString();
         const params = readQueryParameters(reader, frame.version);
-        const plan = await this.server.executor.plan(parseStatement(query), this.session);
+        const plan = await this.server.executor.plan(parseStatement(query));
         return this.run(plan, params);
       }
       case Opcode.PREPARE: {
         const query = reader.longString();
-        const plan = await this.server.executor.plan(parseStatement(query), this.session);
-        // QueryProcessor.computeId: MD5 of the keyspace (when one is in use) and the query text.
-        const id = createHash('md5').update(`${this.session.keyspace ?? ''}${query}`).digest();
+        const plan = await this.server.executor.plan(parseStatement(query));
+        // QueryProcessor.computeId: MD5 of the keyspace in use (never one here: USE is not modelled) and the query text.
+        const id = createHash('md5').update(query).digest();
         this.server.prepared.set(id.toString('hex'), { plan });
         return { opcode: Opcode.RESULT, body: preparedBody(id, plan, frame.version) };
       }
@@ -224,11 +222,8 @@ class Connection {
   }
 
   private async run(plan: Plan, params: QueryParameters): Promise<{ opcode: number; body: Buffer }> {
-    let values: BoundValue[] = params.values;
-    if (params.names) {
-      const byName = new Map(params.names.map((n, i) => [n, params.values[i] as BoundValue]));
-      values = plan.bindSpecs.map((s) => byName.get(s.name.toLowerCase()) ?? 'unset');
-    }
+    if (params.names) throw notSimulated('values bound by name');
+    const values: BoundValue[] = params.values;
     if (values.length !== plan.bindSpecs.length) {
       throw new CqlError(ErrorCode.INVALID, `There were ${plan.bindSpecs.length} markers(?) in CQL but ${values.length} bound variables`);
     }
@@ -265,8 +260,6 @@ export async function startCqlServer(options: CqlServerOptions): Promise<CqlServ
   });
   let closing: Promise<void> | undefined;
   return {
-    host: options.host,
-    port: options.port,
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,24 +1,17 @@
-import { syntaxError } from './errors.js';
+import { notSimulated, syntaxError } from './errors.js';
 
 /**
- * A small, honest statement matcher for the handful of CQL statement shapes a guest agent and the
- * drivers send: SELECT / UPDATE / INSERT / DELETE with
- * equality on the partition key, CREATE / ALTER / DROP ROLE, LIST ROLES, USE. It is NOT a CQL
- * engine: anything else that starts like CQL is reported as `unsupported` (answered as a server
- * error saying so), and input that does not start like CQL gets Cassandra's syntax error.
+ * A small, honest statement matcher for the handful of CQL statement shapes the guest agent, the
+ * driver and the tests send: SELECT and UPDATE with equality on the partition key, CREATE / ALTER
+ * ROLE, LIST ROLES. It is NOT a CQL engine: anything else that starts like CQL (other statements,
+ * clauses, non-string constants, named bind markers) is reported as `unsupported` (answered as a
+ * server error saying so), and input that does not start like CQL gets Cassandra's syntax error.
  * Only the leading-token syntax error reproduces Cassandra's text exactly; later syntax errors
  * imitate ANTLR's "mismatched input" wording.
  */
 
-export type Literal =
-  | { type: 'string'; value: string }
-  | { type: 'integer'; text: string }
-  | { type: 'float'; text: string }
-  | { type: 'boolean'; value: boolean }
-  | { type: 'null' }
-  | { type: 'set'; items: Literal[] };
-
-export type Term = { kind: 'literal'; literal: Literal } | { kind: 'marker'; index: number; name?: string };
+/** A string constant or a `?` bind marker (numbered in order of appearance). */
+export type Term = { kind: 'literal'; value: string } | { kind: 'marker'; index: number };
 
 export interface TableRef {
   keyspace?: string;
@@ -31,11 +24,6 @@ export interface Relation {
   term: Term;
 }
 
-export interface Selector {
-  column: string;
-  alias?: string;
-}
-
 export interface RoleOptions {
   password?: string;
   login?: boolean;
@@ -43,24 +31,14 @@ export interface RoleOptions {
 }
 
 export type Statement =
-  | { kind: 'select'; table: TableRef; selectors: Selector[] | '*'; where: Relation[]; limit?: Term; allowFiltering: boolean }
+  | { kind: 'select'; table: TableRef; columns: string[] | '*'; where: Relation[] }
   | { kind: 'update'; table: TableRef; assignments: Relation[]; where: Relation[] }
-  | { kind: 'insert'; table: TableRef; columns: string[]; values: Term[] }
-  | { kind: 'delete'; table: TableRef; where: Relation[] }
   | { kind: 'create_role'; role: string; ifNotExists: boolean; options: RoleOptions }
   | { kind: 'alter_role'; role: string; options: RoleOptions }
-  | { kind: 'drop_role'; role: string; ifExists: boolean }
-  | { kind: 'list_roles'; of?: string; recursive: boolean }
-  | { kind: 'use'; keyspace: string }
+  | { kind: 'list_roles' }
   | { kind: 'unsupported'; what: string };
 
-export interface ParsedStatement {
-  statement: Statement;
-  /** Number of bind markers, in order of appearance. */
-  markers: number;
-}
-
-type TokenKind = 'ident' | 'qident' | 'string' | 'number' | 'marker' | 'named' | 'punct' | 'eof';
+type TokenKind = 'ident' | 'qident' | 'string' | 'number' | 'marker' | 'punct' | 'eof';
 
 interface Token {
   kind: TokenKind;
@@ -70,7 +48,6 @@ interface Token {
   column: number;
   /** Offset in the query text. */
   start: number;
-  end: number;
 }
 
 const NUMBER = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
@@ -81,7 +58,7 @@ function tokenize(query: string): Token[] {
   let line = 1;
   let lineStart = 0;
   const push = (kind: TokenKind, text: string, start: number): void => {
-    tokens.push({ kind, text, line, column: start - lineStart, start, end: i });
+    tokens.push({ kind, text, line, column: start - lineStart, start });
   };
   while (i < query.length) {
     const c = query[i] as string;
@@ -130,9 +107,7 @@ function tokenize(query: string): Token[] {
       i += 1;
       push('marker', '?', start);
     } else if (c === ':' && /[a-zA-Z_]/.test(query[i + 1] ?? '')) {
-      i += 1;
-      while (i < query.length && /[a-zA-Z0-9_]/.test(query[i] as string)) i += 1;
-      push('named', query.slice(start + 1, i).toLowerCase(), start);
+      throw notSimulated('named bind markers (:name)');
     } else {
       const two = query.slice(i, i + 2);
       const op = ['<=', '>=', '!='].includes(two) ? two : c;
@@ -140,7 +115,7 @@ function tokenize(query: string): Token[] {
       push('punct', op, start);
     }
   }
-  tokens.push({ kind: 'eof', text: '<EOF>', line, column: i - lineStart, start: i, end: i });
+  tokens.push({ kind: 'eof', text: '<EOF>', line, column: i - lineStart, start: i });
   return tokens;
 }
 
@@ -220,44 +195,20 @@ class Parser {
     return { table: first };
   }
 
-  private literal(): Literal {
-    const t = this.token;
-    if (t.kind === 'string') {
-      this.pos += 1;
-      return { type: 'string', value: t.text };
-    }
-    if (t.kind === 'number') {
-      this.pos += 1;
-      return /^-?\d+$/.test(t.text) ? { type: 'integer', text: t.text } : { type: 'float', text: t.text };
-    }
-    if (t.kind === 'ident' && ['true', 'false'].includes(t.text.toLowerCase())) {
-      this.pos += 1;
-      return { type: 'boolean', value: t.text.toLowerCase() === 'true' };
-    }
-    if (this.accept('null')) return { type: 'null' };
-    if (this.acceptPunct('{')) {
-      const items: Literal[] = [];
-      if (!this.acceptPunct('}')) {
-        do items.push(this.literal());
-        while (this.acceptPunct(','));
-        this.expectPunct('}');
-      }
-      return { type: 'set', items };
-    }
-    return this.fail('a constant');
-  }
-
   private term(): Term {
     const t = this.token;
     if (t.kind === 'marker') {
       this.pos += 1;
       return { kind: 'marker', index: this.markers++ };
     }
-    if (t.kind === 'named') {
+    if (t.kind === 'string') {
       this.pos += 1;
-      return { kind: 'marker', index: this.markers++, name: t.text };
+      return { kind: 'literal', value: t.text };
     }
-    return { kind: 'literal', literal: this.literal() };
+    if (t.kind === 'number' || (t.kind === 'punct' && t.text === '{') || (t.kind === 'ident' && ['true', 'false', 'null'].includes(t.text.toLowerCase()))) {
+      throw notSimulated(`the constant ${t.text} (only string constants are modelled)`);
+    }
+    return this.fail('a constant');
   }
 
   /** `col = term (AND col = term)*`; other operators are outside what the matcher models. */
@@ -276,7 +227,7 @@ class Parser {
     if (this.token.kind !== 'eof') this.fail('EOF');
   }
 
-  parse(): ParsedStatement {
+  parse(): Statement {
     const first = this.token;
     const keyword = first.kind === 'ident' ? first.text.toLowerCase() : '';
     if (!STATEMENT_KEYWORDS.has(keyword)) {
@@ -284,7 +235,7 @@ class Parser {
     }
     const statement = this.statement(keyword);
     if (statement.kind !== 'unsupported') this.end();
-    return { statement, markers: this.markers };
+    return statement;
   }
 
   private unsupported(): Statement {
@@ -299,20 +250,13 @@ class Parser {
         return this.select();
       case 'update':
         return this.update();
-      case 'insert':
-        return this.insert();
-      case 'delete':
-        return this.delete();
-      case 'use':
-        return { kind: 'use', keyspace: this.identifier() };
       case 'create':
         return this.accept('role') ? this.createRole() : this.unsupported();
       case 'alter':
         return this.accept('role') ? this.alterRole() : this.unsupported();
-      case 'drop':
-        return this.accept('role') ? this.dropRole() : this.unsupported();
       case 'list':
-        return this.accept('roles') ? this.listRoles() : this.unsupported();
+        // LIST ROLES OF <role> and NORECURSIVE are outside the matcher.
+        return this.accept('roles') && !this.isKeyword('of') && !this.isKeyword('norecursive') ? { kind: 'list_roles' } : this.unsupported();
       default:
         return this.unsupported();
     }
@@ -320,17 +264,15 @@ class Parser {
 
   private select(): Statement {
     if (this.isKeyword('json') || this.isKeyword('distinct')) return this.unsupported();
-    let selectors: Selector[] | '*';
+    let columns: string[] | '*';
     if (this.acceptPunct('*')) {
-      selectors = '*';
+      columns = '*';
     } else {
-      selectors = [];
+      columns = [];
       do {
-        const column = this.identifier();
-        if (this.token.kind === 'punct' && this.token.text === '(') return this.unsupported();
-        const selector: Selector = { column };
-        if (this.accept('as')) selector.alias = this.identifier();
-        selectors.push(selector);
+        columns.push(this.identifier());
+        // Functions (`count(*)`) and aliases (`AS`) are outside the matcher.
+        if ((this.token.kind === 'punct' && this.token.text === '(') || this.isKeyword('as')) return this.unsupported();
       } while (this.acceptPunct(','));
     }
     this.expect('from');
@@ -341,15 +283,8 @@ class Parser {
       if (!relations) return this.unsupported();
       where = relations;
     }
-    if (this.isKeyword('order') || this.isKeyword('per') || this.isKeyword('group')) return this.unsupported();
-    let limit: Term | undefined;
-    if (this.accept('limit')) limit = this.term();
-    let allowFiltering = false;
-    if (this.accept('allow')) {
-      this.expect('filtering');
-      allowFiltering = true;
-    }
-    return { kind: 'select', table, selectors, where, allowFiltering, ...(limit ? { limit } : {}) };
+    if (['order', 'per', 'group', 'limit', 'allow'].some((k) => this.isKeyword(k))) return this.unsupported();
+    return { kind: 'select', table, columns, where };
   }
 
   private update(): Statement {
@@ -369,36 +304,6 @@ class Parser {
     const where = this.relations();
     if (!where || this.isKeyword('if')) return this.unsupported();
     return { kind: 'update', table, assignments, where };
-  }
-
-  private insert(): Statement {
-    this.expect('into');
-    const table = this.tableRef();
-    if (this.isKeyword('json')) return this.unsupported();
-    this.expectPunct('(');
-    const columns: string[] = [];
-    do columns.push(this.identifier());
-    while (this.acceptPunct(','));
-    this.expectPunct(')');
-    this.expect('values');
-    this.expectPunct('(');
-    const values: Term[] = [];
-    do values.push(this.term());
-    while (this.acceptPunct(','));
-    this.expectPunct(')');
-    if (this.isKeyword('if') || this.isKeyword('using')) return this.unsupported();
-    return { kind: 'insert', table, columns, values };
-  }
-
-  private delete(): Statement {
-    if (!this.isKeyword('from')) return this.unsupported();
-    this.expect('from');
-    const table = this.tableRef();
-    if (this.isKeyword('using')) return this.unsupported();
-    this.expect('where');
-    const where = this.relations();
-    if (!where || this.isKeyword('if')) return this.unsupported();
-    return { kind: 'delete', table, where };
   }
 
   private roleOptions(): RoleOptions | undefined {
@@ -457,24 +362,8 @@ class Parser {
     }
     return { kind: 'alter_role', role, options };
   }
-
-  private dropRole(): Statement {
-    let ifExists = false;
-    if (this.accept('if')) {
-      this.expect('exists');
-      ifExists = true;
-    }
-    return { kind: 'drop_role', role: this.roleName(), ifExists };
-  }
-
-  private listRoles(): Statement {
-    let of: string | undefined;
-    if (this.accept('of')) of = this.roleName();
-    const recursive = !this.accept('norecursive');
-    return { kind: 'list_roles', recursive, ...(of !== undefined ? { of } : {}) };
-  }
 }
 
-export function parseStatement(query: string): ParsedStatement {
+export function parseStatement(query: string): Statement {
   return new Parser(query, tokenize(query)).parse();
 }

@@ -113,12 +113,6 @@ export class BodyWriter {
     return this.push(b);
   }
 
-  long(value: bigint): this {
-    const b = Buffer.alloc(8);
-    b.writeBigInt64BE(value, 0);
-    return this.push(b);
-  }
-
   string(value: string): this {
     const bytes = Buffer.from(value, 'utf8');
     return this.short(bytes.length).push(bytes);
@@ -154,10 +148,6 @@ export class BodyWriter {
     this.short(entries.length);
     for (const [k, v] of entries) this.string(k).stringList(v);
     return this;
-  }
-
-  raw(buffer: Buffer): this {
-    return this.push(buffer);
   }
 
   build(): Buffer {

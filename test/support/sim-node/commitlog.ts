@@ -10,8 +10,6 @@ import type { StoredRow } from './sstable-payload.js';
  * yet flushed to SSTables.
  */
 export interface CommitLogRecord {
-  keyspace: string;
-  table: string;
   /** Table id with dashes; replay skips records of tables the schema does not know. */
   tableId: string;
   bytes: number;
@@ -126,10 +124,6 @@ export class CommitLog {
     await log.allocate();
     await log.allocate();
     return { log, existing };
-  }
-
-  get directory(): string {
-    return this.dir;
   }
 
   private async allocate(): Promise<Segment> {

@@ -67,8 +67,6 @@ export interface SimNode {
   /** Absolute, in data_file_directories order. */
   dataDirs: string[];
   commitlogDir: string;
-  savedCachesDir: string;
-  hintsDir: string;
   /** <root>/logs/system.log */
   systemLog: string;
   /** native_transport_port as cassandra.yaml said when this handle was made. */
@@ -91,8 +89,6 @@ export interface SimNode {
    * the start-up check sees it once flushed).
    */
   updateSavedClusterName(clusterName: string): Promise<void>;
-  /** `UPDATE system_auth.roles SET salted_hash = ? WHERE role = ?` */
-  updateRoleHash(role: string, saltedHash: string): Promise<void>;
   nodetool(args: string[]): Promise<NodetoolResult>;
 }
 
@@ -215,8 +211,6 @@ function handle(layout: NodeLayout, config: CassandraConfig): SimNode {
     cassandraYaml: layout.cassandraYaml,
     dataDirs: [...config.dataFileDirectories],
     commitlogDir: config.commitlogDirectory,
-    savedCachesDir: config.savedCachesDirectory,
-    hintsDir: config.hintsDirectory,
     systemLog: layout.systemLog,
     nativeTransportPort: config.nativeTransportPort,
     cqlContactPoint: `${config.rpcAddress}:${config.nativeTransportPort}`,
@@ -246,9 +240,6 @@ function handle(layout: NodeLayout, config: CassandraConfig): SimNode {
     },
     async updateSavedClusterName(clusterName) {
       await management(layout, 'update system.local', 'updateSavedClusterName', { clusterName });
-    },
-    async updateRoleHash(role, saltedHash) {
-      await management(layout, `update role ${role}`, 'updateRoleHash', { role, saltedHash });
     },
     async nodetool(args) {
       const result = await execa(layout.nodetoolBin, args, { reject: false, stripFinalNewline: false, timeout: COMMAND_TIMEOUT_MS });

@@ -11,6 +11,6 @@ export class JavaException extends Error {
   }
 }
 
-export function illegalArgument(message: string, frames: readonly string[] = []): JavaException {
-  return new JavaException('java.lang.IllegalArgumentException', message, frames, true);
+export function illegalArgument(message: string): JavaException {
+  return new JavaException('java.lang.IllegalArgumentException', message, [], true);
 }

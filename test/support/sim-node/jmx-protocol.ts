@@ -61,12 +61,8 @@ export interface NodeInfo {
   keyCacheRequests: number;
 }
 
-export interface CallOptions {
-  /** How long to wait for the connection (not for the operation, which may flush GiBs). */
-  connectTimeoutMs?: number;
-}
-
-export async function callNode(root: string, request: Request, options: CallOptions = {}): Promise<unknown> {
+/** Waits 5 s for the connection (not for the operation, which may flush GiBs). */
+export async function callNode(root: string, request: Request): Promise<unknown> {
   const endpoint = jmxEndpoint(root);
   const response = await new Promise<Response>((resolve, reject) => {
     const socket = createConnection({ path: endpoint });
@@ -75,7 +71,7 @@ export async function callNode(root: string, request: Request, options: CallOpti
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new NodeUnreachableError(`management endpoint of ${root}: connect timed out`));
-    }, options.connectTimeoutMs ?? 5000);
+    }, 5000);
     socket.on('connect', () => {
       connected = true;
       clearTimeout(timer);

@@ -52,7 +52,6 @@ const HANDLERS: Record<string, Handler> = {
   setIncrementalBackups: async (rt, a) => rt.setIncrementalBackups(boolArg(a, 'enabled')),
   write: async (rt, a) => rt.write(stringArg(a, 'keyspace'), stringArg(a, 'table'), numberArg(a, 'bytes')),
   updateSavedClusterName: async (rt, a) => rt.updateSavedClusterName(stringArg(a, 'clusterName')),
-  updateRoleHash: async (rt, a) => rt.updateRoleHash(stringArg(a, 'role'), stringArg(a, 'saltedHash')),
 };
 
 /** Requests that are MBean operations (RMIConnectionImpl.invoke) on a real node; the rest read or set attributes. */

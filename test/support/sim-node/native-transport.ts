@@ -109,7 +109,6 @@ export function nodeBackend(runtime: NodeRuntime, log: SystemLog): CqlBackend {
     saveClusterName: (name) => serial(() => runtime.updateSavedClusterName(name)),
     roles: () => serial(async () => (await runtime.roleRows()).map(roleRowFrom).filter((r): r is RoleRow => r !== undefined)),
     writeRole: (role, columns: RoleColumns) => serial(() => runtime.writeRole(role, { ...columns })),
-    deleteRole: (role) => serial(() => runtime.deleteRole(role)),
     log: {
       warn: (source, message, detail, thread) => log.write('WARN', thread, source, message, detail),
       error: (source, message, detail, thread) => log.write('ERROR', thread, source, message, detail),

@@ -54,10 +54,6 @@ export class NodeRuntime {
     return this.state.engine;
   }
 
-  get isDrained(): boolean {
-    return this.drained;
-  }
-
   /** cassandra.yaml as read at start-up (changes need a restart, as on a real node). */
   get config(): CassandraConfig {
     return this.state.config;
@@ -251,19 +247,9 @@ export class NodeRuntime {
     await this.engine.write(this.engine.systemTable('system', 'local'), 64, [localRow(this.engine.nextTimestamp(), { cluster_name: name })]);
   }
 
-  /** `UPDATE system_auth.roles SET salted_hash = ? WHERE role = ?` */
-  async updateRoleHash(role: string, saltedHash: string): Promise<void> {
-    await this.writeRole(role, { salted_hash: saltedHash });
-  }
-
   /** An upsert of system_auth.roles cells (null deletes a cell), through the commit log like any write. */
   async writeRole(role: string, cols: Record<string, unknown>): Promise<void> {
     await this.engine.write(this.engine.systemTable('system_auth', 'roles'), 96, [{ key: role, ts: this.engine.nextTimestamp(), cols: { role, ...cols } }]);
-  }
-
-  /** `DELETE FROM system_auth.roles WHERE role = ?`: a partition tombstone. */
-  async deleteRole(role: string): Promise<void> {
-    await this.engine.write(this.engine.systemTable('system_auth', 'roles'), 48, [{ key: role, ts: this.engine.nextTimestamp(), cols: {}, deleted: true }]);
   }
 
   /** The visible rows of system_auth.roles (SSTables and memtable merged). */

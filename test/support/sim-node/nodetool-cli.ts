@@ -2,7 +2,7 @@ import { formatJavaError } from './java-traces.js';
 import { callNode, NodeUnreachableError, RemoteJavaError } from './jmx-protocol.js';
 import { ROOT_ENV } from './layout.js';
 import { parseCommandLine, ParseError } from './nodetool/args.js';
-import { BadUse, ClientJavaError, COMMANDS, HELP_COMMAND, type Command } from './nodetool/commands.js';
+import { ClientJavaError, COMMANDS, HELP_COMMAND, type Command } from './nodetool/commands.js';
 
 /**
  * bin/nodetool of a simulated node: parses the command line like nodetool (airline), talks to the
@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
     await command.run({ args: parsed.args, values: parsed.values, out, call });
     return finish(0);
   } catch (err) {
-    if (err instanceof BadUse || (err instanceof RemoteJavaError && err.failure.badUse)) {
+    if (err instanceof RemoteJavaError && err.failure.badUse) {
       out(`nodetool: ${err.message}\n${USAGE_HINT}`);
       return finish(1);
     }

@@ -43,15 +43,13 @@ function byName(a: ColumnDef, b: ColumnDef): number {
 export function renderSchemaCql(table: TableDef): string {
   const partitionKey = table.columns.filter((c) => c.kind === 'partition_key').sort(byPosition);
   const clustering = table.columns.filter((c) => c.kind === 'clustering').sort(byPosition);
-  const statics = table.columns.filter((c) => c.kind === 'static').sort(byName);
   const regulars = table.columns.filter((c) => c.kind === 'regular').sort(byName);
-  const createOrder = [...partitionKey, ...clustering, ...statics, ...regulars];
+  const createOrder = [...partitionKey, ...clustering, ...regulars];
   const singleColumnKey = partitionKey.length === 1 && clustering.length === 0;
 
   const lines: string[] = [];
   createOrder.forEach((column, index) => {
     let line = `    ${quoteIdentifier(column.name)} ${column.type}`;
-    if (column.kind === 'static') line += ' static';
     if (singleColumnKey && column.kind === 'partition_key') line += ' PRIMARY KEY';
     if (!singleColumnKey || index < createOrder.length - 1) line += ',';
     lines.push(line);

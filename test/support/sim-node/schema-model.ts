@@ -1,13 +1,13 @@
 /** The schema as the simulator keeps it: what system_schema.{keyspaces,tables,columns} hold. */
 
-export type ColumnKind = 'partition_key' | 'clustering' | 'regular' | 'static';
+export type ColumnKind = 'partition_key' | 'clustering' | 'regular';
 
 export interface ColumnDef {
   name: string;
   /** CQL type as DESCRIBE prints it: `int`, `text`, `set<text>`, ... */
   type: string;
   kind: ColumnKind;
-  /** Position inside the partition key or clustering key; -1 for regular and static columns. */
+  /** Position inside the partition key or clustering key; -1 for regular columns. */
   position: number;
   clusteringOrder?: 'ASC' | 'DESC';
 }
@@ -35,15 +35,17 @@ export interface Schema {
 export const SIMPLE_STRATEGY = 'org.apache.cassandra.locator.SimpleStrategy';
 export const LOCAL_STRATEGY = 'org.apache.cassandra.locator.LocalStrategy';
 
-export function pk(name: string, type: string, position = 0): ColumnDef {
-  return { name, type, kind: 'partition_key', position };
+/** The (only) partition key column. */
+function pk(name: string, type: string): ColumnDef {
+  return { name, type, kind: 'partition_key', position: 0 };
 }
 
-export function ck(name: string, type: string, position = 0, clusteringOrder: 'ASC' | 'DESC' = 'ASC'): ColumnDef {
-  return { name, type, kind: 'clustering', position, clusteringOrder };
+/** The (only) clustering column. */
+function ck(name: string, type: string, clusteringOrder: 'ASC' | 'DESC'): ColumnDef {
+  return { name, type, kind: 'clustering', position: 0, clusteringOrder };
 }
 
-export function col(name: string, type: string): ColumnDef {
+function col(name: string, type: string): ColumnDef {
   return { name, type, kind: 'regular', position: -1 };
 }
 
@@ -54,7 +56,7 @@ export function col(name: string, type: string): ColumnDef {
 const KNOWN_LAYOUTS: Record<string, ColumnDef[]> = {
   'shop.orders': [pk('order_id', 'int'), col('amount', 'decimal'), col('created_at', 'timestamp'), col('customer_id', 'int'), col('status', 'text')],
   'shop.customers': [pk('customer_id', 'int'), col('email', 'text'), col('name', 'text')],
-  'metrics.events': [pk('source', 'text'), ck('ts', 'timestamp', 0, 'DESC'), col('kind', 'text'), col('value', 'double')],
+  'metrics.events': [pk('source', 'text'), ck('ts', 'timestamp', 'DESC'), col('kind', 'text'), col('value', 'double')],
 };
 
 export function columnsFor(keyspace: string, table: string): ColumnDef[] {

@@ -5,7 +5,7 @@ import { stringifyFileSize } from './file-size.js';
 import { JavaHashMap } from './java-hash-map.js';
 import type { SeededRandom } from './random.js';
 import { renderSchemaCql } from './schema-cql.js';
-import { componentFileName, parseComponentFileName } from './sstable-files.js';
+import { componentFileName, componentGeneration } from './sstable-files.js';
 import { linkSSTable } from './sstable-writer.js';
 import type { StorageEngine } from './storage-engine.js';
 import { isLocalSystemKeyspace, isSystemKeyspace } from './system-keyspaces.js';
@@ -41,21 +41,6 @@ async function directoryForNewFiles(dirs: string[], rng: SeededRandom): Promise<
   return (weighted[0] as { dir: string }).dir;
 }
 
-/** json-simple's JSONValue.escape, which writes manifest.json (it escapes '/' too). */
-function jsonSimpleString(value: string): string {
-  let escaped = '';
-  for (const ch of value) {
-    const code = ch.charCodeAt(0);
-    if (ch === '"' || ch === '\\' || ch === '/') escaped += `\\${ch}`;
-    else if (ch === '\n') escaped += '\\n';
-    else if (ch === '\r') escaped += '\\r';
-    else if (ch === '\t') escaped += '\\t';
-    else if (code < 0x20) escaped += `\\u${code.toString(16).padStart(4, '0')}`;
-    else escaped += ch;
-  }
-  return `"${escaped}"`;
-}
-
 /**
  * ColumnFamilyStore.snapshotWithoutFlush: hard links of every live component into
  * `<table dir>/snapshots/<tag>/`, then manifest.json (Data.db names, set order) and, outside the
@@ -67,7 +52,8 @@ export async function snapshotTable(store: TableStore, tag: string, rng: SeededR
   const target = join(await directoryForNewFiles(store.dirs, rng), 'snapshots', tag);
   await mkdir(target, { recursive: true });
   const files = rng.shuffle(store.live.map((s) => componentFileName(s.generation, 'Data.db')));
-  await writeFile(join(target, 'manifest.json'), `{"files":[${files.map(jsonSimpleString).join(',')}]}\n`);
+  // json-simple's output; Data.db names hold nothing it would escape.
+  await writeFile(join(target, 'manifest.json'), `${JSON.stringify({ files })}\n`);
   if (!isSystemKeyspace(store.keyspace)) await writeFile(join(target, 'schema.cql'), renderSchemaCql(store.def));
 }
 
@@ -121,7 +107,7 @@ async function folderSizes(dir: string): Promise<FolderSizes> {
     } else if (entry.isFile()) {
       const size = (await stat(path)).size;
       sizes.onDisk += size;
-      if (parseComponentFileName(entry.name)) sizes.sstableBytes += size;
+      if (componentGeneration(entry.name) !== undefined) sizes.sstableBytes += size;
     }
   }
   return sizes;

@@ -20,21 +20,14 @@ export function componentFileName(generation: number, component: string): string
   return `${SSTABLE_VERSION}-${generation}-big-${component}`;
 }
 
-export interface ParsedComponentName {
-  version: string;
-  generation: number;
-  format: string;
-  component: string;
-}
-
 /**
- * Descriptor.fromFilename for the current (4.0) naming: `<version>-<generation>-<format>-<component>`.
- * Other versions and formats are parsed too so foreign files are recognised, not assumed.
+ * The generation of an SSTable component file, as Descriptor.fromFilename reads the current (4.0)
+ * naming `<version>-<generation>-<format>-<component>`; undefined for any other file. Other
+ * versions and formats are recognised too, not assumed.
  */
-export function parseComponentFileName(fileName: string): ParsedComponentName | undefined {
-  const match = /^([a-z]{2})-(\d+)-([a-z]+)-(.+)$/.exec(fileName);
-  if (!match) return undefined;
-  return { version: match[1] as string, generation: Number(match[2]), format: match[3] as string, component: match[4] as string };
+export function componentGeneration(fileName: string): number | undefined {
+  const match = /^[a-z]{2}-(\d+)-[a-z]+-.+$/.exec(fileName);
+  return match ? Number(match[1]) : undefined;
 }
 
 /** Generations present in a directory (any component), ignoring everything that is not an SSTable file. */
@@ -48,11 +41,11 @@ export async function generationsIn(dir: string): Promise<Map<number, string[]>>
     throw err;
   }
   for (const name of names) {
-    const parsed = parseComponentFileName(name);
-    if (!parsed) continue;
-    const list = found.get(parsed.generation) ?? [];
+    const generation = componentGeneration(name);
+    if (generation === undefined) continue;
+    const list = found.get(generation) ?? [];
     list.push(name);
-    found.set(parsed.generation, list);
+    found.set(generation, list);
   }
   return found;
 }

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
  * `SIMSSTABLE1 <json length>\n`, the JSON `{"rows":[...]}`, then filler bytes.
  *
  * Rows merge across SSTables like Cassandra cells: per column, the value with the highest write
- * timestamp wins; a row tombstone hides every column written at or before it.
+ * timestamp wins. Nothing deletes whole rows, so there are no row tombstones.
  */
 const MAGIC = 'SIMSSTABLE1';
 
@@ -16,7 +16,6 @@ export interface StoredRow {
   /** Write time in microseconds (the cell timestamp). */
   ts: number;
   cols: Record<string, unknown>;
-  deleted?: boolean;
 }
 
 export function encodePayload(rows: StoredRow[]): Buffer {
@@ -47,19 +46,11 @@ interface Cell {
   ts: number;
 }
 
-/**
- * The newest cell of every column of every key across SSTables (last write wins by timestamp),
- * and each key's newest tombstone.
- */
-function newestCells(sources: StoredRow[][]): { cells: Map<string, Map<string, Cell>>; tombstones: Map<string, number> } {
+/** The newest cell of every column of every key across SSTables (last write wins by timestamp). */
+function newestCells(sources: StoredRow[][]): Map<string, Map<string, Cell>> {
   const cells = new Map<string, Map<string, Cell>>();
-  const tombstones = new Map<string, number>();
   for (const rows of sources) {
     for (const row of rows) {
-      if (row.deleted) {
-        tombstones.set(row.key, Math.max(tombstones.get(row.key) ?? -Infinity, row.ts));
-        continue;
-      }
       const rowCells = cells.get(row.key) ?? new Map<string, Cell>();
       for (const [name, value] of Object.entries(row.cols)) {
         const current = rowCells.get(name);
@@ -68,17 +59,15 @@ function newestCells(sources: StoredRow[][]): { cells: Map<string, Map<string, C
       cells.set(row.key, rowCells);
     }
   }
-  return { cells, tombstones };
+  return cells;
 }
 
 /** Merge rows from several SSTables (and memtables) into the visible rows, keyed by partition key. */
 export function mergeRows(sources: StoredRow[][]): Map<string, Record<string, unknown>> {
-  const { cells, tombstones } = newestCells(sources);
   const merged = new Map<string, Record<string, unknown>>();
-  for (const [key, rowCells] of cells) {
-    const deletedAt = tombstones.get(key) ?? -Infinity;
+  for (const [key, rowCells] of newestCells(sources)) {
     const visible: Record<string, unknown> = {};
-    for (const [name, cell] of rowCells) if (cell.ts > deletedAt) visible[name] = cell.value;
+    for (const [name, cell] of rowCells) visible[name] = cell.value;
     if (Object.keys(visible).length > 0) merged.set(key, visible);
   }
   return merged;
@@ -86,16 +75,13 @@ export function mergeRows(sources: StoredRow[][]): Map<string, Record<string, un
 
 /**
  * What a compaction writes for merged system-table SSTables: the visible cells with their original
- * timestamps (one row per key and timestamp), shadowed cells and tombstones purged.
+ * timestamps (one row per key and timestamp), shadowed cells purged.
  */
 export function compactRows(sources: StoredRow[][]): StoredRow[] {
-  const { cells, tombstones } = newestCells(sources);
   const out: StoredRow[] = [];
-  for (const [key, rowCells] of cells) {
-    const deletedAt = tombstones.get(key) ?? -Infinity;
+  for (const [key, rowCells] of newestCells(sources)) {
     const byTs = new Map<number, Record<string, unknown>>();
     for (const [name, cell] of rowCells) {
-      if (cell.ts <= deletedAt) continue;
       const cols = byTs.get(cell.ts) ?? {};
       cols[name] = cell.value;
       byTs.set(cell.ts, cols);

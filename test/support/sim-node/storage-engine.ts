@@ -175,7 +175,7 @@ export class StorageEngine {
   /** Applies a mutation: commit log first (when one is attached), then the memtable. */
   async write(store: TableStore, bytes: number, rows: StoredRow[] = [], logged = true): Promise<void> {
     if (logged && this.commitlog) {
-      await this.commitlog.append({ keyspace: store.keyspace, table: store.name, tableId: store.def.id, bytes, ...(rows.length ? { rows } : {}) });
+      await this.commitlog.append({ tableId: store.def.id, bytes, ...(rows.length ? { rows } : {}) });
     }
     store.memtable.bytes += bytes;
     store.memtable.ops += 1;
@@ -186,7 +186,7 @@ export class StorageEngine {
   pendingRecords(): CommitLogRecord[] {
     return [...this.stores.values()]
       .filter((s) => s.memtable.ops > 0)
-      .map((s) => ({ keyspace: s.keyspace, table: s.name, tableId: s.def.id, bytes: s.memtable.bytes, ...(s.memtable.rows.length ? { rows: s.memtable.rows } : {}) }));
+      .map((s) => ({ tableId: s.def.id, bytes: s.memtable.bytes, ...(s.memtable.rows.length ? { rows: s.memtable.rows } : {}) }));
   }
 
   /** Flushes the memtables of the given tables; returns the SSTables written. */

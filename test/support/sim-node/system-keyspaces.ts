@@ -1,4 +1,4 @@
-import { LOCAL_STRATEGY, SIMPLE_STRATEGY, col, pk, ck, type KeyspaceDef, type TableDef } from './schema-model.js';
+import { LOCAL_STRATEGY, SIMPLE_STRATEGY, type KeyspaceDef, type TableDef } from './schema-model.js';
 
 /**
  * The system tables of Cassandra 4.0 with their fixed ids (from the captured data directory,
@@ -95,20 +95,6 @@ export function replicatedSystemKeyspaceDefs(): KeyspaceDef[] {
   }));
 }
 
-/** Column layouts of the replicated system tables, kept in system_schema like Cassandra does. */
-const REPLICATED_LAYOUTS: Record<string, TableDef['columns']> = {
-  'system_auth.roles': [pk('role', 'text'), col('can_login', 'boolean'), col('is_superuser', 'boolean'), col('member_of', 'set<text>'), col('salted_hash', 'text')],
-  'system_auth.role_members': [pk('role', 'text'), ck('member', 'text')],
-  'system_auth.role_permissions': [pk('role', 'text'), ck('resource', 'text'), col('permissions', 'set<text>')],
-  'system_auth.resource_role_permissons_index': [pk('resource', 'text'), ck('role', 'text')],
-  'system_auth.network_permissions': [pk('role', 'text'), col('dcs', 'frozen<set<text>>')],
-  'system_distributed.parent_repair_history': [pk('parent_id', 'timeuuid'), col('keyspace_name', 'text'), col('started_at', 'timestamp'), col('finished_at', 'timestamp')],
-  'system_distributed.repair_history': [pk('keyspace_name', 'text', 0), pk('columnfamily_name', 'text', 1), ck('id', 'timeuuid'), col('status', 'text')],
-  'system_distributed.view_build_status': [pk('keyspace_name', 'text', 0), pk('view_name', 'text', 1), ck('host_id', 'uuid'), col('status', 'text')],
-  'system_traces.sessions': [pk('session_id', 'uuid'), col('command', 'text'), col('duration', 'int'), col('started_at', 'timestamp')],
-  'system_traces.events': [pk('session_id', 'uuid'), ck('event_id', 'timeuuid'), col('activity', 'text'), col('source_elapsed', 'int')],
-};
-
 export function replicatedSystemTableDefs(): TableDef[] {
   const tables: TableDef[] = [];
   for (const keyspace of REPLICATED_SYSTEM_KEYSPACES) {
@@ -117,7 +103,8 @@ export function replicatedSystemTableDefs(): TableDef[] {
         keyspace,
         name,
         id: `${compactId.slice(0, 8)}-${compactId.slice(8, 12)}-${compactId.slice(12, 16)}-${compactId.slice(16, 20)}-${compactId.slice(20)}`,
-        columns: (REPLICATED_LAYOUTS[`${keyspace}.${name}`] ?? []).map((c) => ({ ...c })),
+        // Their columns are never read (nothing renders their schema.cql or serves them over CQL).
+        columns: [],
       });
     }
   }

@@ -5,7 +5,7 @@ import { appendFileSync } from 'node:fs';
  * `INFO  [main] 2026-11-21 18:06:22,414 StorageService.java:734 - Cassandra version: 4.0-rc1-SNAPSHOT`.
  * Lines are appended synchronously so a crash never loses the line that explains it.
  */
-export type Level = 'INFO' | 'WARN' | 'ERROR' | 'DEBUG';
+export type Level = 'INFO' | 'WARN' | 'ERROR';
 
 function two(n: number): string {
   return String(n).padStart(2, '0');

@@ -11,8 +11,6 @@ export interface LocalState {
   clusterName?: string;
   hostId?: string;
   tokens?: string[];
-  bootstrapped?: string;
-  gossipGeneration?: number;
 }
 
 export function localStateFrom(cols: Record<string, unknown> | undefined): LocalState {
@@ -21,8 +19,6 @@ export function localStateFrom(cols: Record<string, unknown> | undefined): Local
   if (typeof cols['cluster_name'] === 'string') state.clusterName = cols['cluster_name'];
   if (typeof cols['host_id'] === 'string') state.hostId = cols['host_id'];
   if (Array.isArray(cols['tokens'])) state.tokens = (cols['tokens'] as unknown[]).map(String);
-  if (typeof cols['bootstrapped'] === 'string') state.bootstrapped = cols['bootstrapped'];
-  if (typeof cols['gossip_generation'] === 'number') state.gossipGeneration = cols['gossip_generation'];
   return state;
 }
 

@@ -2,14 +2,12 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COMPONENTS, componentFileName, generationsIn } from './sstable-files.js';
 import type { StoredRow } from './sstable-payload.js';
-import type { SSTableRef } from './sstable-writer.js';
+import type { WrittenSSTable } from './sstable-writer.js';
 import type { TableDef } from './schema-model.js';
 import { compactUuid } from './uuid.js';
 
-export interface LiveSSTable extends SSTableRef {
-  bytesOnDisk: number;
-  dataBytes: number;
-}
+/** An SSTable the table serves. */
+export type LiveSSTable = WrittenSSTable;
 
 /** Unflushed writes of one table: their size and, for system tables, the rows they carry. */
 export interface Memtable {

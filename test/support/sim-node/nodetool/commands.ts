@@ -5,9 +5,6 @@ import type { CommandSpec, OptionSpec } from './args.js';
 import { commandHelp, globalHelp } from './help-texts.js';
 import { renderDescribeCluster, renderInfo, renderListSnapshots, renderRing, renderStatus } from './render.js';
 
-/** Misuse nodetool reports as `nodetool: <msg>` + the usage hint, exit code 1. */
-export class BadUse extends Error {}
-
 /** An exception thrown inside the nodetool client itself, printed with its stack trace, exit code 2. */
 export class ClientJavaError extends Error {
   constructor(
@@ -41,10 +38,6 @@ function stringValue(ctx: CommandContext, key: string): string | undefined {
 
 async function nodeInfo(ctx: CommandContext): Promise<NodeInfo> {
   return (await ctx.call('info')) as NodeInfo;
-}
-
-function requireKnownKeyspace(info: NodeInfo, keyspace: string | undefined): void {
-  if (keyspace !== undefined && !info.keyspaces.some((k) => k.name === keyspace)) throw new BadUse(`Keyspace [${keyspace}] does not exist.`);
 }
 
 /** Snapshot.execute (4.0): the "Requested creating snapshot(s)" line is printed before the server is asked. */
@@ -117,40 +110,12 @@ export const COMMANDS: Command[] = [
     run: async (ctx) => ctx.out(renderListSnapshots((await ctx.call('snapshotDetails')) as SnapshotDetails)),
   },
   { name: 'flush', acceptsArguments: true, options: [], run: async (ctx) => void (await ctx.call('flush', keyspaceAndTables(ctx))) },
-  {
-    name: 'compact',
-    acceptsArguments: true,
-    options: [opt('split', ['-s', '--split-output']), opt('userDefined', ['--user-defined']), opt('startToken', ['-st', '--start-token'], 'start_token'), opt('endToken', ['-et', '--end-token'], 'end_token')],
-    run: async (ctx) => {
-      if (ctx.values.has('userDefined')) {
-        throw new ClientJavaError('java.lang.UnsupportedOperationException', 'user-defined compaction is not available on this simulated node', []);
-      }
-      await ctx.call('compact', keyspaceAndTables(ctx));
-    },
-  },
+  { name: 'compact', acceptsArguments: true, options: [], run: async (ctx) => void (await ctx.call('compact', keyspaceAndTables(ctx))) },
   { name: 'drain', acceptsArguments: false, options: [], run: async (ctx) => void (await ctx.call('drain')) },
-  {
-    name: 'status',
-    acceptsArguments: true,
-    options: [opt('resolveIp', ['-r', '--resolve-ip'])],
-    run: async (ctx) => {
-      const info = await nodeInfo(ctx);
-      requireKnownKeyspace(info, ctx.args[0]);
-      ctx.out(renderStatus(info));
-    },
-  },
-  { name: 'info', acceptsArguments: false, options: [opt('tokens', ['-T', '--tokens'])], run: async (ctx) => ctx.out(renderInfo(await nodeInfo(ctx), ctx.values.has('tokens'))) },
+  { name: 'status', acceptsArguments: false, options: [], run: async (ctx) => ctx.out(renderStatus(await nodeInfo(ctx))) },
+  { name: 'info', acceptsArguments: false, options: [], run: async (ctx) => ctx.out(renderInfo(await nodeInfo(ctx))) },
   { name: 'describecluster', acceptsArguments: false, options: [], run: async (ctx) => ctx.out(renderDescribeCluster(await nodeInfo(ctx))) },
-  {
-    name: 'ring',
-    acceptsArguments: true,
-    options: [opt('resolveIp', ['-r', '--resolve-ip'])],
-    run: async (ctx) => {
-      const info = await nodeInfo(ctx);
-      requireKnownKeyspace(info, ctx.args[0]);
-      ctx.out(renderRing(info));
-    },
-  },
+  { name: 'ring', acceptsArguments: false, options: [], run: async (ctx) => ctx.out(renderRing(await nodeInfo(ctx))) },
   { name: 'version', acceptsArguments: false, options: [], run: async (ctx) => ctx.out(`ReleaseVersion: ${(await nodeInfo(ctx)).releaseVersion}\n`) },
   { name: 'statusbackup', acceptsArguments: false, options: [], run: async (ctx) => ctx.out((await nodeInfo(ctx)).incrementalBackups ? 'running\n' : 'not running\n') },
   { name: 'enablebackup', acceptsArguments: false, options: [], run: async (ctx) => void (await ctx.call('setIncrementalBackups', { enabled: true })) },

@@ -1,7 +1,7 @@
 /**
- * `nodetool help <command>` in airline's layout. The texts of snapshot, clearsnapshot, flush and
- * listsnapshots reproduce the captured nt_help_*.stdout byte for byte (a test checks it); the
- * others follow the same layout with the 4.0 command descriptions.
+ * `nodetool help <command>` in airline's layout, for the commands whose help was captured:
+ * snapshot, clearsnapshot, flush and listsnapshots reproduce nt_help_*.stdout byte for byte (a
+ * test checks it). Any other command gets the global usage.
  */
 interface OptionHelp {
   /** Sort key: the first option name without dashes (airline sorts options by it). */
@@ -79,59 +79,6 @@ const COMMANDS: CommandHelp[] = [
     ],
     synopsis: ['listsnapshots'],
     options: [],
-  },
-  {
-    name: 'compact',
-    description: ['Force a (major) compaction on one or more tables or', 'user-defined compaction on given SSTables'],
-    synopsis: ['compact', '[(-et <end_token> | --end-token <end_token>)] [(-s | --split-output)]', '[(-st <start_token> | --start-token <start_token>)] [--user-defined] [--]', '[<keyspace> <tables>...] or <SSTable file>...'],
-    options: [
-      { key: 'et', usage: '-et <end_token>, --end-token <end_token>', description: ['Use -et to specify a token at which compaction range ends'] },
-      { key: 's', usage: '-s, --split-output', description: ['Use -s to not create a single big file'] },
-      { key: 'st', usage: '-st <start_token>, --start-token <start_token>', description: ['Use -st to specify a token at which the compaction range starts'] },
-      { key: 'user-defined', usage: '--user-defined', description: ['Use --user-defined to submit listed files for user-defined', 'compaction'] },
-    ],
-    argument: {
-      usage: '[<keyspace> <tables>...] or <SSTable file>...',
-      description: ['The keyspace followed by one or many tables or list of SSTable data', 'files when using --user-defined'],
-    },
-  },
-  { name: 'drain', description: ['Drain the node (stop accepting writes and flush all', 'tables)'], synopsis: ['drain'], options: [] },
-  {
-    name: 'status',
-    description: ['Print cluster information (state, load, IDs, ...)'],
-    synopsis: ['status [(-r | --resolve-ip)]', '[--] [<keyspace>]'],
-    options: [{ key: 'r', usage: '-r, --resolve-ip', description: ['Show node domain names instead of IPs'] }],
-    argument: { usage: '[<keyspace>]', description: ['The keyspace name'] },
-  },
-  {
-    name: 'info',
-    description: ['Print node information (uptime, load, ...)'],
-    synopsis: ['info [(-T | --tokens)]'],
-    options: [{ key: 'T', usage: '-T, --tokens', description: ['Display all tokens'] }],
-  },
-  {
-    name: 'describecluster',
-    description: ['Print the name, snitch, partitioner and schema', 'version of a cluster'],
-    synopsis: ['describecluster'],
-    options: [],
-  },
-  {
-    name: 'ring',
-    description: ['Print information about the token ring'],
-    synopsis: ['ring [(-r | --resolve-ip)]', '[--] [<keyspace>]'],
-    options: [{ key: 'r', usage: '-r, --resolve-ip', description: ['Show node domain names instead of IPs'] }],
-    argument: { usage: '[<keyspace>]', description: ['Specify a keyspace for accurate ownership information (topology', 'awareness)'] },
-  },
-  { name: 'version', description: ['Print cassandra version'], synopsis: ['version'], options: [] },
-  { name: 'statusbackup', description: ['Status of incremental backup'], synopsis: ['statusbackup'], options: [] },
-  { name: 'enablebackup', description: ['Enable incremental backup'], synopsis: ['enablebackup'], options: [] },
-  { name: 'disablebackup', description: ['Disable incremental backup'], synopsis: ['disablebackup'], options: [] },
-  {
-    name: 'help',
-    description: ['Display help information'],
-    synopsis: ['help [--] [<command>...]'],
-    options: [],
-    argument: { usage: '[<command>...]', description: [''] },
   },
 ];
 

@@ -19,7 +19,7 @@ function formatMb(value: number): string {
   return value.toFixed(2);
 }
 
-export function renderInfo(info: NodeInfo, allTokens: boolean): string {
+export function renderInfo(info: NodeInfo): string {
   const line = (label: string, value: string): string => `${label.padEnd(23)}: ${value}\n`;
   let out = '';
   out += line('ID', info.hostId);
@@ -41,8 +41,7 @@ export function renderInfo(info: NodeInfo, allTokens: boolean): string {
   out += line('Row Cache', 'entries 0, size 0 bytes, capacity 0 bytes, 0 hits, 0 requests, NaN recent hit rate, 0 save period in seconds');
   out += line('Counter Cache', 'entries 0, size 0 bytes, capacity 12 MiB, 0 hits, 0 requests, NaN recent hit rate, 7200 save period in seconds');
   out += line('Percent Repaired', '100.0%');
-  if (allTokens) for (const token of info.tokens) out += line('Token', token);
-  else out += line('Token', `(invoke with -T/--tokens to see all ${info.tokens.length} tokens)`);
+  out += line('Token', `(invoke with -T/--tokens to see all ${info.tokens.length} tokens)`);
   return out;
 }
 
