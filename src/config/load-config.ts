@@ -5,7 +5,8 @@ import { CONFIG_SCHEMA, ENV_PREFIX, type AgentConfig, type ConfigKey, type KeySp
 import { coerceEnvValue, describeValue, parseValue } from './parse-value.js';
 
 /** Environment variables that are not configuration keys. */
-const RESERVED_ENV = new Set([`${ENV_PREFIX}CONFIG`, `${ENV_PREFIX}LOG`]);
+/** The CLI's own variables (the file to read, the log, stack traces on errors): not configuration keys. */
+const RESERVED_ENV = new Set([`${ENV_PREFIX}CONFIG`, `${ENV_PREFIX}LOG`, `${ENV_PREFIX}DEBUG`]);
 
 const KEYS = Object.keys(CONFIG_SCHEMA) as ConfigKey[];
 

@@ -85,6 +85,11 @@ describe('configuration', () => {
     expect(unknown.message).to.match(/^environment GUEST_AGENT_NO_SUCH_KEY: unknown key 'no_such_key'/);
   });
 
+  it("leaves the CLI's own variables alone (GUEST_AGENT_CONFIG, GUEST_AGENT_LOG, GUEST_AGENT_DEBUG)", async () => {
+    const config = await loadConfig(undefined, { GUEST_AGENT_CONFIG: '/nowhere.yaml', GUEST_AGENT_LOG: 'x', GUEST_AGENT_DEBUG: '1', GUEST_AGENT_CQL_PORT: '9043' });
+    expect(config.cql_port).to.equal(9043);
+  });
+
   it('names an unreadable file', async () => {
     const missing = path.join(dir, 'missing.yaml');
     const err = await rejection(loadConfig(missing, {}));
