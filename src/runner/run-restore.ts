@@ -35,8 +35,8 @@ export type OpenJobContext = (swiftContainer: string | null) => JobContext;
 /**
  * Runs a restore: finds what to restore (the catalog's record, or an archive
  * with no record, vouched for by the store's checksum), refuses it when it is
- * not what the requester named (location, checksum), and hands it to the
- * strategy that made it.
+ * not what the requester named (location, checksum), and runs the one
+ * restore transaction on it with the plan of the strategy that made it.
  */
 export async function runRestore(request: RestoreJobRequest, open: OpenJobContext, lookup: StrategyLookup = findStrategy): Promise<RestoreResult> {
   const { backupId: id } = request;
