@@ -1,4 +1,5 @@
 import { openCassandraNode } from '../cassandra/cassandra-node.js';
+import type { AgentConfig } from '../config/config-schema.js';
 import { loadConfig } from '../config/load-config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { AmqpLink, redactUrl } from '../rpc/amqp-link.js';
@@ -22,9 +23,10 @@ const FINAL_REPORT_TIMEOUT_MS = 30_000;
  * taking requests, abort the running job (it cleans up and reports), deliver
  * the queued reports and exit 0. Resolves with the exit status.
  */
-export async function serve(configFile: string | undefined, stop: AbortSignal): Promise<number> {
+export async function serve(configFile: string | undefined, stop: AbortSignal, logFormat?: AgentConfig['log_format']): Promise<number> {
   const config = await withTroveInjectedFiles(await loadConfig(configFile));
-  const log = createLogger({ format: config.log_format });
+  // The command line's --log-format wins over the file: a unit file can say it once for every node.
+  const log = createLogger({ format: logFormat ?? config.log_format });
   const settings = rpcSettings(config);
   const node = await openCassandraNode(config);
   // A restore a crash interrupted is finished or rolled back before any request is taken.

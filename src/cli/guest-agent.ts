@@ -51,6 +51,8 @@ still queued, and exits 0.
 
 Options:
   --config FILE       agent configuration (YAML); also GUEST_AGENT_CONFIG
+  --log-format F      json (one object per line, as journald keeps it), text,
+                      or auto (text on a terminal); overrides log_format
   -h, --help          show this help
 `;
 
@@ -166,10 +168,16 @@ function parse(args: string[], options: ParseArgsConfig['options'], help: string
   }
 }
 
+const LOG_FORMATS = ['auto', 'json', 'text'] as const;
+
 async function serveCommand(args: string[], signal: AbortSignal): Promise<number> {
-  const { values, help } = parse(args, {}, SERVE_HELP);
+  const { values, help } = parse(args, { 'log-format': { type: 'string' } }, SERVE_HELP);
   if (help) return printHelp(help);
-  return serve(configFile(values.config as string | undefined), signal);
+  const logFormat = values['log-format'] as string | undefined;
+  if (logFormat !== undefined && !(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    throw new UsageError(`--log-format '${logFormat}': use ${LOG_FORMATS.join(', ')}`);
+  }
+  return serve(configFile(values.config as string | undefined), signal, logFormat as (typeof LOG_FORMATS)[number] | undefined);
 }
 
 const RECOVER_HELP = `Usage: guest-agent recover --config FILE [--json]

@@ -381,6 +381,12 @@ describe('guest-agent on bad input', function () {
       expect(unknown.exitCode).to.equal(2);
     });
 
+    it('exits 2 on a --log-format serve does not know, before reading any configuration', async () => {
+      const result = await runAgent(['serve', '--config', path.join(base, 'no-such.yaml'), '--log-format', 'xml']);
+      expect(result.exitCode).to.equal(2);
+      expect(result.stderr.trim()).to.equal("guest-agent serve: --log-format 'xml': use auto, json, text");
+    });
+
     it('exits 2 with one line naming the file and key of a bad configuration', async () => {
       const file = path.join(base, 'bad.yaml');
       await writeFile(file, 'cassandra_yaml: /x\nnodetool_comand: [nodetool]\n');

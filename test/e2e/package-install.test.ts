@@ -123,7 +123,7 @@ describe('the packed tarball, installed with npm install -g', function () {
     const analyze = await execa('systemd-analyze', ['--version'], { reject: false });
     if (analyze.exitCode !== 0) this.skip();
     const unit = await readFile(path.join(packageDir(), 'packaging/cassandra-guest-agent.service'), 'utf8');
-    expect(unit).to.match(/^ExecStart=\/usr\/bin\/guest-agent serve$/m);
+    expect(unit).to.match(/^ExecStart=\/usr\/bin\/guest-agent serve --log-format json$/m);
     // The same unit where this test installed the command: verify checks that ExecStart can run.
     const here = path.join(base, 'unit', 'cassandra-guest-agent.service');
     await mkdir(path.dirname(here));
