@@ -112,11 +112,22 @@ export interface ShellClients {
   versions: Record<string, string>;
 }
 
+/** Debian's python3-swiftclient and awscli; a failure is said, and the clients' absence then fails the run. */
+async function installShellClients(): Promise<void> {
+  say('installing the shell baselines\' clients: apt-get install python3-swiftclient awscli ...');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await execa('apt-get', ['update', '-qq'], { reject: false, env, timeout: 10 * 60_000 });
+  const result = await execa('apt-get', ['install', '-y', '-qq', 'python3-swiftclient', 'awscli'], { reject: false, all: true, env, timeout: 15 * 60_000 });
+  if (result.exitCode !== 0) say(`apt-get install python3-swiftclient awscli failed (exit ${result.exitCode}): ${String(result.all).trim().split('\n').slice(-3).join(' / ')}`);
+}
+
 /**
  * The swift and aws commands of the shell pipelines. Debian's aws (/usr/bin/aws,
  * AWS CLI v2) first: another `aws` earlier on PATH may be a different one.
  */
-export async function findShellClients(): Promise<ShellClients> {
+export async function findShellClients(install = true): Promise<ShellClients> {
+  // A row without its baseline measures nothing: the clients are installed (Debian's) rather than skipped.
+  if (install && (!(await onPath('swift')) || !((await executable('/usr/bin/aws')) || (await onPath('aws'))))) await installShellClients();
   const clients: ShellClients = { missing: {}, versions: {} };
   const swift = await onPath('swift');
   if (swift) {

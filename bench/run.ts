@@ -347,7 +347,7 @@ async function main(): Promise<number> {
   for (const [c, why] of Object.entries(tools.missing)) skipped.push(`compression ${c}: ${why}`);
   const needStore = options.backends.some((b) => b !== 'local');
   let store: ObjectStore | undefined;
-  const clients: ShellClients = await findShellClients();
+  const clients: ShellClients = await findShellClients(!options.skipBaselines);
   const prefix = `cga-bench-${process.pid}-${randomBytes(2).toString('hex')}`;
   const base = await mkdtemp(path.join(os.tmpdir(), 'cga-bench-'));
   const containers: string[] = [];
@@ -496,6 +496,15 @@ async function main(): Promise<number> {
         (skipped.length ? `\nSkipped:\n${skipped.map((s) => `  ${s}`).join('\n')}\n` : '') +
         `\nTargets:\n${formatTargets(results.targets)}\n\nresults: ${path.relative(process.cwd(), file)} (${(results.seconds / 60).toFixed(1)} min)\n`,
     );
+    // The ratios are the point of the bench: a row without its shell baseline (not asked for with --skip-baselines) fails the run, its results kept.
+    const unmatched = rows.filter((r) => r.shell_skipped !== undefined && r.shell_skipped !== '--skip-baselines');
+    if (unmatched.length > 0) {
+      process.stderr.write(
+        `bench: ${unmatched.length} rows have no shell baseline, so their ratios are missing:\n${unmatched.map((r) => `  ${r.label}/${r.compression} ${r.direction}: ${r.shell_skipped}`).join('\n')}\n` +
+          'fix the cause and run again (or pass --skip-baselines to measure the agent alone)\n',
+      );
+      return 1;
+    }
     return 0;
   } finally {
     await stopAllSimNodes().catch((err: unknown) => say(`could not stop the simulated nodes: ${err instanceof Error ? err.message : String(err)}`));
