@@ -103,7 +103,14 @@ export class Scheduler {
       this.#event({ event: 'error', message: errorMessage(err) });
       return;
     }
-    for (const schedule of await this.#list()) {
+    let schedules: Schedule[];
+    try {
+      schedules = await this.#list();
+    } catch (err) {
+      this.#event({ event: 'error', message: `${errorMessage(err)}; trying again in ${this.#tickMs / 1000} s` });
+      return;
+    }
+    for (const schedule of schedules) {
       const now = this.#now();
       try {
         let current: Schedule | undefined = schedule;
