@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 import { abortOnSignals } from './interrupts.js';
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { BackupRecord } from '../catalog/backup-record.js';
@@ -16,9 +19,6 @@ import { parseDuration, type PlannedBackup, type PurgeRules } from '../control/p
 import { AgentError, UsageError, errorMessage } from '../errors.js';
 import type { RpcKey } from '../rpc/secure-serializer.js';
 import { formatBytes, formatDuration } from '../util/format-bytes.js';
-import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { checkCron, nextOccurrence, type Schedule } from '../control/schedule-plan.js';
 import { ScheduleNotFoundError, ScheduleStore } from '../control/schedule-store.js';
 import { Scheduler, type SchedulerEvent } from '../control/scheduler.js';
