@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 import { abortOnSignals } from './interrupts.js';
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { BackupRecord } from '../catalog/backup-record.js';
@@ -16,6 +19,11 @@ import { parseDuration, type PlannedBackup, type PurgeRules } from '../control/p
 import { AgentError, UsageError, errorMessage } from '../errors.js';
 import type { RpcKey } from '../rpc/secure-serializer.js';
 import { formatBytes, formatDuration } from '../util/format-bytes.js';
+import { checkCron, nextOccurrence, type Schedule } from '../control/schedule-plan.js';
+import { ScheduleNotFoundError, ScheduleStore } from '../control/schedule-store.js';
+import { Scheduler, type SchedulerEvent } from '../control/scheduler.js';
+import { acquirePidLock } from '../util/pid-lock.js';
+import { eventLine, renderSchedules, scheduleCreateHelp, scheduleDeleteHelp, scheduleListHelp, schedulerHelp } from './dbaas-schedules.js';
 
 const KEY_ENV = 'DBAAS_INSTANCE_KEY';
 const CONFIG_ENV = 'DBAAS_CONFIG';
@@ -36,6 +44,10 @@ Commands:
   backup-purge     delete old backups by retention rules (--keep-last N, --max-age 30d)
   backup-verify    check a stored backup (checksum, TAR, manifest) without any agent or node
   create           create an instance restored from a backup (create INSTANCE --backup ID)
+  schedule-create  add a schedule of backups of an instance (cron, UTC; retention)
+  schedule-list    list the schedules, their next and last runs
+  schedule-delete  delete a schedule (its backups stay)
+  scheduler        run the schedules (a long-running process; --once: what is due now)
 
 Every command reads the agent's configuration format (--config FILE or
 ${CONFIG_ENV}; GUEST_AGENT_<KEY> variables override it): transport_url,
@@ -159,6 +171,13 @@ Options:
 ${COMMON_HELP}
 `;
 
+/** The schedule commands take no instance key: the scheduler reads dbaas_instance_keys_file for every instance. */
+const SCHEDULE_COMMON_HELP = COMMON_HELP.split('\n').filter((line) => !line.includes('--instance-key-file')).join('\n');
+const SCHEDULE_CREATE_HELP = scheduleCreateHelp(SCHEDULE_COMMON_HELP);
+const SCHEDULE_LIST_HELP = scheduleListHelp(SCHEDULE_COMMON_HELP);
+const SCHEDULE_DELETE_HELP = scheduleDeleteHelp(SCHEDULE_COMMON_HELP);
+const SCHEDULER_HELP = schedulerHelp(SCHEDULE_COMMON_HELP);
+
 const COMMON_OPTIONS = {
   config: { type: 'string' },
   'instance-key-file': { type: 'string' },
@@ -202,6 +221,14 @@ async function main(argv: string[]): Promise<number> {
         return await backupVerify(rest, output, interrupted);
       case 'create':
         return await createInstance(rest, output, interrupted);
+      case 'schedule-create':
+        return await scheduleCreate(rest, output);
+      case 'schedule-list':
+        return await scheduleList(rest, output);
+      case 'schedule-delete':
+        return await scheduleDelete(rest, output);
+      case 'scheduler':
+        return await runScheduler(rest, output, interrupted);
       default:
         throw new UsageError(`unknown command '${command}'; run 'dbaas --help'`);
     }
@@ -518,6 +545,106 @@ async function createInstance(args: string[], output: Output, signal: AbortSigna
     else process.stdout.write(`instance ${instanceId} is healthy: backup ${record.id} restored\n`);
     return 0;
   });
+}
+
+/** The schedules in dbaas's state directory: configuration only, no broker, no storage. */
+async function openSchedules(values: OptionValues): Promise<{ config: AgentConfig; store: ScheduleStore }> {
+  if (values['instance-key-file'] !== undefined) {
+    throw new UsageError('--instance-key-file does not apply to schedules: the scheduler takes every instance\'s key from dbaas_instance_keys_file');
+  }
+  const config = await loadConfig(((values.config as string | undefined) ?? process.env[CONFIG_ENV]) || undefined);
+  return { config, store: new ScheduleStore(config.dbaas_state_dir) };
+}
+
+async function scheduleCreate(args: string[], output: Output): Promise<number> {
+  const { values, positionals, help } = parse(
+    args,
+    { cron: { type: 'string' }, 'incremental-cron': { type: 'string' }, 'keep-last': { type: 'string' }, 'keep-days': { type: 'string' } },
+    SCHEDULE_CREATE_HELP,
+    ['INSTANCE'],
+  );
+  if (help) return printHelp(help);
+  const [instanceId] = positionals as [string];
+  checkInstanceId(instanceId);
+  const cron = values.cron as string | undefined;
+  if (cron === undefined) throw new UsageError(`--cron EXPR is required: when to take a full backup (5 fields, UTC)\n\n${SCHEDULE_CREATE_HELP}`);
+  checkCron(cron, '--cron');
+  const incrementalCron = (values['incremental-cron'] as string | undefined) ?? null;
+  if (incrementalCron !== null) checkCron(incrementalCron, '--incremental-cron');
+  const count = (option: string, what: string): number | null => {
+    const text = values[option] as string | undefined;
+    if (text === undefined) return null;
+    if (!/^\d{1,6}$/.test(text) || Number(text) < 1) throw new UsageError(`--${option} '${text}': expected a whole number of ${what}, at least 1`);
+    return Number(text);
+  };
+  const keepLast = count('keep-last', 'backups');
+  const keepDays = count('keep-days', 'days');
+  const { store } = await openSchedules(values);
+  const now = new Date();
+  const schedule: Schedule = {
+    id: randomUUID(),
+    instance_id: instanceId,
+    cron: cron.trim(),
+    incremental_cron: incrementalCron?.trim() ?? null,
+    keep_last: keepLast,
+    keep_days: keepDays,
+    created: now.toISOString(),
+    next_run: nextOccurrence(cron, now).toISOString(),
+    next_incremental_run: incrementalCron === null ? null : nextOccurrence(incrementalCron, now).toISOString(),
+    last_run: null,
+  };
+  await store.put(schedule);
+  if (output.json) {
+    printJson({ ok: true, command: 'schedule-create', schedule });
+    return 0;
+  }
+  process.stdout.write(`${schedule.id}\n`);
+  const incremental = schedule.incremental_cron ? `, incremental at '${schedule.incremental_cron}' (next ${schedule.next_incremental_run})` : '';
+  note(`schedule ${schedule.id}: full backups of instance ${instanceId} at '${schedule.cron}' UTC (next ${schedule.next_run})${incremental}; 'dbaas scheduler' runs it`, output);
+  return 0;
+}
+
+async function scheduleList(args: string[], output: Output): Promise<number> {
+  const { values, help } = parse(args, {}, SCHEDULE_LIST_HELP, []);
+  if (help) return printHelp(help);
+  const { store } = await openSchedules(values);
+  const schedules = await store.list(warn);
+  if (output.json) printJson(schedules);
+  else process.stdout.write(schedules.length === 0 ? 'no schedules\n' : renderSchedules(schedules));
+  return 0;
+}
+
+async function scheduleDelete(args: string[], output: Output): Promise<number> {
+  const { values, positionals, help } = parse(args, {}, SCHEDULE_DELETE_HELP, ['SCHEDULE_ID']);
+  if (help) return printHelp(help);
+  const [id] = positionals as [string];
+  const { store } = await openSchedules(values);
+  if (!(await store.delete(id))) throw new ScheduleNotFoundError(`schedule ${id} not found in ${store.dir}; 'dbaas schedule-list' shows the known ones`);
+  if (output.json) printJson({ ok: true, command: 'schedule-delete', deleted: id });
+  else process.stdout.write(`schedule ${id} deleted (its backups stay)\n`);
+  return 0;
+}
+
+async function runScheduler(args: string[], output: Output, signal: AbortSignal): Promise<number> {
+  const { values, help } = parse(args, { once: { type: 'boolean', default: false } }, SCHEDULER_HELP, []);
+  if (help) return printHelp(help);
+  const { config, store } = await openSchedules(values);
+  await mkdir(config.dbaas_state_dir, { recursive: true, mode: 0o700 });
+  const release = await acquirePidLock(path.join(config.dbaas_state_dir, 'scheduler.lock'), 'dbaas scheduler');
+  try {
+    return await withPlane(values, 'required', async (plane) => {
+      const onEvent = (event: SchedulerEvent): void => {
+        process.stdout.write(output.json ? `${JSON.stringify(event)}\n` : eventLine(event));
+      };
+      const once = values.once === true;
+      // --once follows its runs closely (it exits when they finish); a service looks every 5 s.
+      const scheduler = new Scheduler({ plane, store, onEvent, tickMs: once ? 1_000 : 5_000 });
+      await scheduler.run({ once, signal });
+      return once && scheduler.failures > 0 ? 1 : 0;
+    });
+  } finally {
+    await release();
+  }
 }
 
 /** show and delete: the command's key belongs to the instance of the backup. */

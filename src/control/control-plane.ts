@@ -184,6 +184,25 @@ export class DbaasControlPlane {
     if (result.more) this.#warnOnce(`more reports wait in queue '${this.settings.conductorTopic}' than were read now; the next command reads on`);
   }
 
+  /**
+   * sync() for a process that runs on (a wait, the scheduler): connects to
+   * the conductor queue first when not connected, and when RabbitMQ has gone
+   * away, drops the connection (the next call connects anew) and throws
+   * BrokerUnavailableError.
+   */
+  async resync(): Promise<void> {
+    try {
+      if (!this.#inbox) this.#inbox = await this.#openInbox();
+      await this.sync();
+    } catch (err) {
+      if (err instanceof BrokerUnavailableError) {
+        await this.#inbox?.close();
+        this.#inbox = undefined;
+      }
+      throw err;
+    }
+  }
+
   /** The instance's queue as RabbitMQ has it: whether an agent consumes it. */
   async guestQueueStatus(instanceId: string): Promise<GuestQueueStatus> {
     const queue = `guestagent.${instanceId}`;
@@ -483,12 +502,9 @@ export class DbaasControlPlane {
     const pollMs = options.pollMs ?? 500;
     for (;;) {
       try {
-        if (!this.#inbox) this.#inbox = await this.#openInbox();
-        await this.sync();
+        await this.resync();
       } catch (err) {
         if (!(err instanceof BrokerUnavailableError)) throw err;
-        await this.#inbox?.close();
-        this.#inbox = undefined;
         this.#warnOnce(`${err.message}; still waiting, and trying again`);
       }
       if (done()) return;

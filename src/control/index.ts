@@ -22,6 +22,22 @@ export {
 } from './control-plane.js';
 export { planPurge, parseDuration, formatDuration, type PlannedBackup, type PurgePlan, type PurgeRules } from './purge-plan.js';
 export type { BackupNode } from './backup-graph.js';
+export { Scheduler, retentionRules, type SchedulerEvent, type SchedulerOptions } from './scheduler.js';
+export { ScheduleStore, ScheduleNotFoundError, parseSchedule, isValidScheduleId } from './schedule-store.js';
+export {
+  advance,
+  checkCron,
+  dueRun,
+  finishedRun,
+  nextOccurrence,
+  occurrencesSince,
+  overlapReason,
+  type DueRun,
+  type LastRun,
+  type RunKind,
+  type RunOutcome,
+  type Schedule,
+} from './schedule-plan.js';
 export { ConductorInbox, BrokerUnavailableError, DEFAULT_DRAIN_BOUND, type ConductorInboxOptions, type DrainBound, type DrainResult } from './conductor-inbox.js';
 export { listenToConductorReports, type ReportListenerOptions } from './report-listener.js';
 export { classifyReport, type BackupReport, type BackupRequestState, type ConductorReport, type HeartbeatReport, type OtherReport } from './conductor-reports.js';
