@@ -15,6 +15,7 @@ import type { Storage } from '../storage/storage.js';
 import type { Logger } from '../util/logger.js';
 import type { Progress } from '../util/progress.js';
 import { parseBackupOrder, parsePrepareOrder, type BackupOrder, type RestoreOrder } from './rpc-arguments.js';
+import { JobProgressTracker } from './job-progress.js';
 import type { AgentMetrics, JobKind } from './metrics.js';
 import { runBackup } from '../runner/run-backup.js';
 import { runRestore } from '../runner/run-restore.js';
@@ -52,6 +53,8 @@ export class GuestEndpoint {
   #heartbeats: Promise<void> = Promise.resolve();
   /** Re-read when prepare replaces cassandra.yaml. */
   #node: CassandraNode;
+  /** The running job's bytes, told in every heartbeat. */
+  readonly #progress = new JobProgressTracker();
 
   constructor(private readonly options: GuestEndpointOptions) {
     this.#node = options.node;
@@ -142,7 +145,7 @@ export class GuestEndpoint {
       let record: BackupRecord;
       // Everything from the first line, storage set-up included, fails the backup with its reason: Trove's record never stays NEW.
       try {
-        const ctx = this.#jobContext('backup', { swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
+        const ctx = this.#jobContext('backup', order.id, { swiftContainer: order.swiftContainer }, request.context, signal, log.with({ backup_id: order.id }));
         await reporter.updateBackup(order.id, { state: 'BUILDING', backup_type: order.type }, request.context);
         const onWarning = (warning: string): void => log.warn('backup.priority', { backup_id: order.id, warning });
         const { id, name, keyspaces, tables, parent } = order;
@@ -240,19 +243,19 @@ export class GuestEndpoint {
     const result = await runRestore(
       // Trove names a Cassandra cluster after its instance: the source's id is the name its system.local saved.
       { backupId: order.id, checksum: order.checksum, location: order.location, sourceClusterName: order.instanceId, rootPassword },
-      (swiftContainer) => this.#jobContext('restore', { swiftContainer }, context, signal, log),
+      (swiftContainer) => this.#jobContext('restore', order.id, { swiftContainer }, context, signal, log),
     );
     this.options.metrics.restoreCompleted(result.storedBytes);
   }
 
-  #jobContext(kind: JobKind, request: { swiftContainer: string | null }, context: JsonObject, signal: AbortSignal, log: Logger): JobContext {
+  #jobContext(kind: JobKind, id: string, request: { swiftContainer: string | null }, context: JsonObject, signal: AbortSignal, log: Logger): JobContext {
     const storage = this.options.openStorage({
       onTokenIgnored: (why) => log.info('storage.token_ignored', { why }),
       swiftContainer: request.swiftContainer,
       authToken: typeof context.auth_token === 'string' ? context.auth_token : null,
       projectId: typeof context.project_id === 'string' ? context.project_id : null,
     });
-    return { config: this.options.config, node: this.#node, storage, catalog: createStorageCatalog(storage, { warn: (message) => log.warn('catalog.record_skipped', { message }) }), progress: this.options.metrics.progressFor(kind, loggedProgress(log)), signal };
+    return { config: this.options.config, node: this.#node, storage, catalog: createStorageCatalog(storage, { warn: (message) => log.warn('catalog.record_skipped', { message }) }), progress: this.options.metrics.progressFor(kind, this.#progress.wrap(kind, id, loggedProgress(log))), signal };
   }
 
   #refuseWhileBusy(what: string): boolean {
@@ -276,6 +279,7 @@ export class GuestEndpoint {
     const abort = new AbortController();
     const job: RunningJob = { kind, id, abort };
     const release = (): void => {
+      this.#progress.clear(id);
       if (this.#job === job) this.#job = undefined;
     };
     this.#job = job;
@@ -348,7 +352,7 @@ export class GuestEndpoint {
   #sendHeartbeat(status: () => Promise<ServiceStatus>): Promise<void> {
     this.#heartbeats = this.#heartbeats.then(async () => {
       try {
-        await this.options.reporter.heartbeat(await status());
+        await this.options.reporter.heartbeat(await status(), this.#progress.snapshot());
       } catch (err) {
         this.options.metrics.reportFailed('heartbeat');
         this.options.log.warn('heartbeat.failed', { reason: errorMessage(err) });

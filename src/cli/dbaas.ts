@@ -12,7 +12,8 @@ import { createStorage } from '../storage/create-storage.js';
 import { BACKUP_VERIFY_OPTIONS, backupVerifyHelp, runBackupVerify } from './dbaas-verify.js';
 import type { AgentConfig } from '../config/config-schema.js';
 import type { BackupRequest } from '../control/backup-state.js';
-import type { BackupView } from '../control/backup-view.js';
+import { describeProgress, type BackupView } from '../control/backup-view.js';
+import type { JobProgress } from '../rpc/conductor-reporter.js';
 import { DbaasControlPlane, type PurgeResult } from '../control/control-plane.js';
 import { instanceKeyFromEnv, readInstanceKeyFile } from '../control/instance-keys.js';
 import { parseDuration, type PlannedBackup, type PurgeRules } from '../control/purge-plan.js';
@@ -334,7 +335,12 @@ async function backupCreate(args: string[], output: Output, signal: AbortSignal)
     const display = createWaitDisplay(process.stderr, output.json, `backup ${request.id}`);
     let final: BackupRequest;
     try {
-      final = await plane.waitForBackup(request.id, { timeoutSeconds, signal, onChange: (entry) => display.update(entry.state) });
+      final = await plane.waitForBackup(request.id, {
+        timeoutSeconds,
+        signal,
+        onChange: (entry) => display.update(entry.state),
+        onProgress: (progress) => display.update(`BUILDING, ${describeProgress(progress)}`),
+      });
     } catch (err) {
       if (signal.aborted) throw new AgentError(`stopped waiting (${errorMessage(signal.reason)}); backup ${request.id} goes on on the agent: 'dbaas backup-show ${request.id}' shows how it ends`);
       throw err;
@@ -383,9 +389,9 @@ async function backupShow(args: string[], output: Output): Promise<number> {
   return withPlane(values, 'optional', async (plane, commandKey) => {
     await bindKeyOfBackup(plane, id, commandKey);
     await plane.sync();
-    const { view, record, request } = await plane.showBackup(id);
-    if (output.json) printJson({ ok: true, command: 'backup-show', backup: view, catalog: record ?? null, request: request ?? null });
-    else process.stdout.write(renderShow(view, record, request));
+    const { view, record, request, progress } = await plane.showBackup(id);
+    if (output.json) printJson({ ok: true, command: 'backup-show', backup: view, catalog: record ?? null, request: request ?? null, progress: progress ?? null });
+    else process.stdout.write(renderShow(view, record, request, progress));
     return 0;
   });
 }
@@ -534,7 +540,14 @@ async function createInstance(args: string[], output: Output, signal: AbortSigna
     const display = createWaitDisplay(process.stderr, output.json, `instance ${instanceId}`);
     display.update('waiting for the agent');
     try {
-      await plane.waitForInstance(instanceId, { timeoutSeconds, signal, previousStatus, onStatus: (status) => display.update(status) });
+      let status = previousStatus ?? 'waiting for the agent';
+      await plane.waitForInstance(instanceId, {
+        timeoutSeconds,
+        signal,
+        previousStatus,
+        onStatus: (next) => display.update((status = next)),
+        onProgress: (progress) => display.update(`${status}, ${describeProgress(progress)}`),
+      });
     } catch (err) {
       if (signal.aborted) throw new AgentError(`stopped waiting (${errorMessage(signal.reason)}); the restore goes on on instance ${instanceId}`);
       throw err;
@@ -717,7 +730,7 @@ function renderPurge(result: PurgeResult, dryRun: boolean): string {
   return text;
 }
 
-function renderShow(view: BackupView, record: BackupRecord | undefined, request: BackupRequest | undefined): string {
+function renderShow(view: BackupView, record: BackupRecord | undefined, request: BackupRequest | undefined, progress: JobProgress | undefined): string {
   const lines: [string, string][] = [
     ['id', view.id],
     ['instance', view.instance_id],
@@ -730,6 +743,7 @@ function renderShow(view: BackupView, record: BackupRecord | undefined, request:
     ['checksum', view.checksum ?? '-'],
   ];
   if (view.reason) lines.push(['reason', view.reason]);
+  if (progress) lines.push(['progress', describeProgress(progress)]);
   lines.push(['catalog', view.in_catalog ? 'record in storage' : 'no record in storage']);
   let text = table(lines);
   if (record) {

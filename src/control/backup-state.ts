@@ -3,6 +3,7 @@ import path from 'node:path';
 import { isValidBackupId } from '../catalog/backup-id.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import type { JobProgress } from '../rpc/conductor-reporter.js';
 import type { BackupReport, BackupRequestState, HeartbeatReport } from './conductor-reports.js';
 
 /**
@@ -44,6 +45,8 @@ export interface InstanceStatus {
   sent: number | null;
   updated: string;
   restore: { backup_id: string; requested: string } | null;
+  /** The job the last heartbeat said was running, with its bytes (absent in files of earlier versions). */
+  job_progress?: JobProgress | null;
 }
 
 const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
@@ -123,6 +126,7 @@ export class BackupStateStore {
       sent: report.sent ?? null,
       updated: now.toISOString(),
       restore: current?.restore ?? null,
+      job_progress: report.progress ?? null,
     };
     await this.putInstance(status);
     return status;

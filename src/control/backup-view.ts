@@ -1,4 +1,6 @@
 import type { BackupSummary } from '../catalog/catalog.js';
+import type { JobProgress } from '../rpc/conductor-reporter.js';
+import { formatBytes } from '../util/format-bytes.js';
 import type { BackupRequest } from './backup-state.js';
 import type { BackupRequestState } from './conductor-reports.js';
 
@@ -71,4 +73,12 @@ export function mergeBackups(summaries: BackupSummary[], requests: BackupRequest
   for (const request of requests) byId.set(request.id, { ...byId.get(request.id), request });
   const views = [...byId.values()].map(({ summary, request }) => viewOf(summary, request)!);
   return views.sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id));
+}
+
+/** `upload 45 % of 1.2 GiB, about 3 min left`: a running job's progress, as its last heartbeat told it. */
+export function describeProgress(progress: JobProgress): string {
+  const { phase, bytes_done: done, bytes_total: total, eta_seconds: eta } = progress;
+  const share = total > 0 ? `${Math.min(100, Math.floor((done / total) * 100))} % of ${formatBytes(total)}` : `${formatBytes(done)}`;
+  const left = eta === null ? '' : eta < 60 ? `, about ${eta} s left` : `, about ${Math.round(eta / 60)} min left`;
+  return `${phase} ${share}${left}`;
 }

@@ -1,4 +1,5 @@
 import { describeBackupIdRule, isValidBackupId } from '../catalog/backup-id.js';
+import type { JobProgress } from '../rpc/conductor-reporter.js';
 import type { ConductorCast } from '../rpc/oslo-message.js';
 
 /** Backup states as Trove's conductor records them. */
@@ -22,12 +23,14 @@ export interface BackupReport {
   reason: string | undefined;
 }
 
-/** `heartbeat(instance_id, payload: {service_status}, sent)`. */
+/** `heartbeat(instance_id, payload: {service_status, job_progress?}, sent)`. */
 export interface HeartbeatReport {
   kind: 'heartbeat';
   instanceId: string;
   sent: number | undefined;
   status: string;
+  /** Our agent's running job (Trove's guest sends none); undefined when idle or not well formed. */
+  progress: JobProgress | undefined;
 }
 
 /** Anything else (notify_end, notify_exc_info, ...): recognised, not acted on. */
@@ -88,9 +91,22 @@ function parseReport(cast: ConductorCast): ConductorReport | { kind: 'invalid'; 
       const payload = args.payload;
       const status = typeof payload === 'object' && payload !== null ? str((payload as Record<string, unknown>).service_status) : undefined;
       if (!instanceId || !status) return { kind: 'invalid', reason: 'heartbeat without instance_id or payload.service_status' };
-      return { kind: 'heartbeat', instanceId, sent: num(args.sent), status };
+      return { kind: 'heartbeat', instanceId, sent: num(args.sent), status, progress: jobProgressIn((payload as Record<string, unknown>).job_progress) };
     }
     default:
       return { kind: 'other', method: cast.method, instanceId };
   }
+}
+
+const PHASE = /^[a-z][a-z0-9_-]{0,39}$/;
+
+/** A heartbeat's job_progress, when every field is what the agent sends; a malformed one is no progress, not a refused heartbeat. */
+function jobProgressIn(value: unknown): JobProgress | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const p = value as Record<string, unknown>;
+  const count = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (p.kind !== 'backup' && p.kind !== 'restore') return undefined;
+  if (typeof p.id !== 'string' || !isValidBackupId(p.id) || typeof p.phase !== 'string' || !PHASE.test(p.phase)) return undefined;
+  if (!count(p.bytes_done) || !count(p.bytes_total) || !(p.eta_seconds === null || count(p.eta_seconds))) return undefined;
+  return { kind: p.kind, id: p.id, phase: p.phase, bytes_done: p.bytes_done, bytes_total: p.bytes_total, eta_seconds: p.eta_seconds };
 }

@@ -8,6 +8,7 @@ import { amqpUrl, queueFlags } from '../rpc/rpc-settings.js';
 import type { ControlConfig, RpcConfig, StorageConfig } from '../config/config-schema.js';
 import { AgentError, BackupNotFoundError, ConfigError, errorMessage } from '../errors.js';
 import { AmqpLink } from '../rpc/amqp-link.js';
+import type { JobProgress } from '../rpc/conductor-reporter.js';
 import type { QueueFlags } from '../rpc/queue-declarations.js';
 import type { RpcKey } from '../rpc/secure-serializer.js';
 import { createStorage } from '../storage/create-storage.js';
@@ -279,7 +280,7 @@ export class DbaasControlPlane {
    * the caller decides what FAILED means), or the timeout (WaitTimeoutError).
    * `onChange` sees each state the backup passes through.
    */
-  async waitForBackup(id: string, options: WaitOptions & { onChange?: (request: BackupRequest) => void }): Promise<BackupRequest> {
+  async waitForBackup(id: string, options: WaitOptions & { onChange?: (request: BackupRequest) => void; onProgress?: (progress: JobProgress) => void }): Promise<BackupRequest> {
     let current = await this.state.get(id);
     if (!current) throw new BackupNotFoundError(`backup ${id} is not in dbaas's state (${this.settings.stateDir}): nothing to wait for`);
     options.onChange?.(current);
@@ -288,13 +289,19 @@ export class DbaasControlPlane {
       current = entry;
       options.onChange?.(entry);
     };
+    // The agent tells a running job's bytes in its heartbeats.
+    const progress = (report: HeartbeatReport): void => {
+      if (report.progress?.kind === 'backup' && report.progress.id === id && !FINAL_BACKUP_STATES.has(current!.state)) options.onProgress?.(report.progress);
+    };
     this.#backupListeners.add(listener);
+    this.#heartbeatListeners.add(progress);
     try {
       await this.#poll(options, () => FINAL_BACKUP_STATES.has(current!.state), () =>
         `backup ${id} is still ${current!.state} after ${options.timeoutSeconds} s; the agent may still finish it: follow it with 'dbaas backup-show ${id}'`,
       );
     } finally {
       this.#backupListeners.delete(listener);
+      this.#heartbeatListeners.delete(progress);
     }
     return current;
   }
@@ -305,11 +312,13 @@ export class DbaasControlPlane {
     return filter.instanceId ? views.filter((v) => v.instance_id === filter.instanceId) : views;
   }
 
-  async showBackup(id: string): Promise<{ view: BackupView; record: BackupRecord | undefined; request: BackupRequest | undefined }> {
+  /** `progress`: while the backup runs, its bytes as the agent's last heartbeat told them. */
+  async showBackup(id: string): Promise<{ view: BackupView; record: BackupRecord | undefined; request: BackupRequest | undefined; progress: JobProgress | undefined }> {
     const [record, request] = await Promise.all([this.catalog.get(id), this.state.get(id)]);
     const view = viewOf(record && summaryOf(record), request);
     if (!view) throw this.#notFound(id);
-    return { view, record, request };
+    const running = request && isRunning(request.state) ? (await this.state.instance(request.instance_id))?.job_progress : undefined;
+    return { view, record, request, progress: running?.kind === 'backup' && running.id === id ? running : undefined };
   }
 
   /** The instance a backup belongs to, from the state or the catalog; undefined when neither knows it. */
@@ -452,7 +461,10 @@ export class DbaasControlPlane {
    * from an earlier prepare (`previousStatus`) counts only after a new
    * `building`. Costs up to one report_interval.
    */
-  async waitForInstance(instanceId: string, options: WaitOptions & { previousStatus?: string | null; onStatus?: (status: string) => void }): Promise<void> {
+  async waitForInstance(
+    instanceId: string,
+    options: WaitOptions & { previousStatus?: string | null; onStatus?: (status: string) => void; onProgress?: (progress: JobProgress) => void },
+  ): Promise<void> {
     let building = false;
     let healthyInARow = 0;
     let outcome: 'healthy' | 'failed' | undefined;
@@ -460,6 +472,7 @@ export class DbaasControlPlane {
     const listener = (report: HeartbeatReport): void => {
       if (report.instanceId !== instanceId || outcome) return;
       if (report.status !== last) options.onStatus?.(report.status);
+      if (report.progress?.kind === 'restore') options.onProgress?.(report.progress);
       last = report.status;
       healthyInARow = HEALTHY.has(report.status) && building ? healthyInARow + 1 : 0;
       if (report.status === 'building') building = true;

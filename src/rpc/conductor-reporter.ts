@@ -31,6 +31,25 @@ export interface BackupUpdate {
   reason?: string;
 }
 
+/**
+ * The running job's progress, sent in every heartbeat while it runs
+ * (`payload.job_progress`): Trove's conductor reads only
+ * `payload.service_status` and passes over the rest; our control plane
+ * shows it. In heartbeats rather than extra update_backup casts, because
+ * Trove's conductor saves the backup's row on every update_backup.
+ */
+export interface JobProgress {
+  kind: 'backup' | 'restore';
+  /** The backup being taken or restored. */
+  id: string;
+  /** What the bytes count: `upload`, `restore`, `compare`, ... */
+  phase: string;
+  bytes_done: number;
+  bytes_total: number;
+  /** At the phase's rate so far; null until a byte is done. */
+  eta_seconds: number | null;
+}
+
 export interface ConductorReporterOptions {
   link: AmqpLink;
   exchange: string;
@@ -61,8 +80,9 @@ export class ConductorReporter {
     return this.#send(method, args, context, false);
   }
 
-  heartbeat(status: ServiceStatus): Promise<void> {
-    return this.#send('heartbeat', { instance_id: this.options.instanceId, payload: { service_status: status } }, {});
+  heartbeat(status: ServiceStatus, progress?: JobProgress): Promise<void> {
+    const payload: JsonObject = { service_status: status, ...(progress ? { job_progress: { ...progress } } : {}) };
+    return this.#send('heartbeat', { instance_id: this.options.instanceId, payload }, {});
   }
 
   #send(method: string, args: JsonObject, context: JsonObject, withSent = true): Promise<void> {

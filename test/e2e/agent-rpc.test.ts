@@ -311,6 +311,12 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
       expect(sample(during, 'guest_agent_job_in_progress{kind="backup"}')).to.equal(1);
+      // The same bytes reach the control plane in the heartbeats (Trove's conductor reads only service_status).
+      const told = await plane.waitForReport((r) => r.method === 'heartbeat' && (r.args.payload as JsonObject | undefined)?.job_progress !== undefined, 30_000, 'a heartbeat with job_progress');
+      const progress = (told.args.payload as JsonObject).job_progress as JsonObject;
+      expect(progress).to.include({ kind: 'backup', id });
+      expect(progress.bytes_total).to.be.a('number').and.to.be.greaterThan(0);
+      expect(progress.bytes_done).to.be.a('number').and.to.be.at.most(progress.bytes_total as number);
       expect(during).to.match(/^guest_agent_job_bytes_total\{kind="backup",phase="[^"]+"\} [1-9]\d*$/m);
       expect(during).to.match(/^guest_agent_job_bytes_done\{kind="backup",phase="[^"]+"\} [1-9]\d*$/m);
 

@@ -175,9 +175,10 @@ describe('schedules: the scheduler loop', () => {
       state,
       resync: async () => undefined,
       requestBackup: async (options: BackupRequestOptions) => {
-        asked.push(options);
         const entry = request({ instance_id: options.instanceId, state: 'NEW', type: options.incremental ? 'incremental' : 'full', name: options.name });
         await state.put(entry);
+        // Counted once its state entry exists, as the real plane's request is: the test then finishes that entry.
+        asked.push(options);
         return { request: entry, queue: { queue: '', exists: true, consumers: 1, messages: 0 } };
       },
       purgeBackups: async (rules: PurgeRules): Promise<PurgeResult> => {
