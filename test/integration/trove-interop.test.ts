@@ -211,7 +211,9 @@ describe('Trove 18 control plane and conductor (python3-trove) against guest-age
       async function nodeWithAgent(instanceId: string, stores: AgentStores, options: Parameters<typeof createNodeUnderTest>[2]): Promise<NodeUnderTest> {
         const key = keys[instanceId];
         const rpc = { instanceId, transportUrl: transportUrl(), conductorTopic, ...(key ? { key } : {}) };
-        const { node, agent } = await startNodeWithAgent(path.join(base, instanceId), stores, options, rpc);
+        // The target's restore reads at 150 kB/s, so that heartbeats carry its progress to the real conductor.
+        const extra = () => (instanceId === targetId ? { max_bandwidth: 150_000 } : {});
+        const { node, agent } = await startNodeWithAgent(path.join(base, instanceId), stores, options, rpc, extra);
         agents.push(agent);
         return node;
       }
@@ -353,6 +355,13 @@ describe('Trove 18 control plane and conductor (python3-trove) against guest-age
           'healthy heartbeat after building',
         );
         for (const call of [building, healthy]) expect(call.outcome, JSON.stringify(call)).to.equal('processed');
+        // Our job_progress rides in the payload; Trove's conductor applies the status and passes over the rest.
+        const withProgress = conductor.calls.filter((c) => after(c) && isCall('heartbeat', targetId)(c) && (c.args.payload as { job_progress?: unknown }).job_progress !== undefined);
+        expect(withProgress.length, 'heartbeats of the target that carried job_progress').to.be.greaterThan(0);
+        for (const call of withProgress) {
+          expect(call.outcome, JSON.stringify(call)).to.equal('processed');
+          expect((call.args.payload as { job_progress: Record<string, unknown> }).job_progress).to.include({ kind: 'restore', id: backupId });
+        }
         expect(savedRow(building, 'InstanceServiceStatus')).to.include({ status_description: 'building' });
         expect(savedRow(healthy, 'InstanceServiceStatus')).to.include({ status_description: 'healthy' });
         const original = await digestTree(source.dataDirs[0]!);
