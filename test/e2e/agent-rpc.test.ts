@@ -312,7 +312,11 @@ for (const mode of ['plaintext', 'encrypted'] as const) {
       }
       expect(sample(during, 'guest_agent_job_in_progress{kind="backup"}')).to.equal(1);
       // The same bytes reach the control plane in the heartbeats (Trove's conductor reads only service_status).
-      const told = await plane.waitForReport((r) => r.method === 'heartbeat' && (r.args.payload as JsonObject | undefined)?.job_progress !== undefined, 30_000, 'a heartbeat with job_progress');
+      const told = await plane.waitForReport(
+        (r) => r.method === 'heartbeat' && r.args.instance_id === instanceId && ((r.args.payload as JsonObject | undefined)?.job_progress as JsonObject | undefined)?.id === id,
+        30_000,
+        'a heartbeat with the job_progress of this backup',
+      );
       const progress = (told.args.payload as JsonObject).job_progress as JsonObject;
       expect(progress).to.include({ kind: 'backup', id });
       expect(progress.bytes_total).to.be.a('number').and.to.be.greaterThan(0);
