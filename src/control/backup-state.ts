@@ -1,8 +1,9 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isValidBackupId } from '../catalog/backup-id.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { readJsonFiles } from '../util/json-directory.js';
 import type { JobProgress } from '../rpc/conductor-reporter.js';
 import type { BackupReport, BackupRequestState, HeartbeatReport } from './conductor-reports.js';
 
@@ -78,24 +79,7 @@ export class BackupStateStore {
 
   /** Every entry; one that cannot be read is passed over (told to `onSkipped`): it never hides the others. */
   async list(onSkipped: (reason: string) => void = () => undefined): Promise<BackupRequest[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.#backups);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new AgentError(`dbaas state: cannot list ${this.#backups}: ${errorMessage(err)}`, { cause: err });
-    }
-    const entries: BackupRequest[] = [];
-    for (const name of names.sort()) {
-      if (name.startsWith('.') || !name.endsWith('.json')) continue;
-      try {
-        const entry = await this.#read<BackupRequest>(path.join(this.#backups, name));
-        if (entry) entries.push(entry);
-      } catch (err) {
-        onSkipped(errorMessage(err));
-      }
-    }
-    return entries;
+    return readJsonFiles(this.#backups, 'dbaas state', (file) => this.#read<BackupRequest>(file), onSkipped);
   }
 
   async instance(instanceId: string): Promise<InstanceStatus | undefined> {

@@ -1,7 +1,8 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AgentError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { readJsonFiles } from '../util/json-directory.js';
 import type { LastRun, Schedule } from './schedule-plan.js';
 
 const SCHEDULE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -63,23 +64,7 @@ export class ScheduleStore {
 
   /** Every schedule, oldest first; one that cannot be read is passed over (told to `onSkipped`). */
   async list(onSkipped: (reason: string) => void = () => undefined): Promise<Schedule[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.#dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new AgentError(`dbaas schedules: cannot list ${this.#dir}: ${errorMessage(err)}`, { cause: err });
-    }
-    const schedules: Schedule[] = [];
-    for (const name of names) {
-      if (name.startsWith('.') || !name.endsWith('.json')) continue;
-      try {
-        const schedule = await this.#read(path.join(this.#dir, name));
-        if (schedule) schedules.push(schedule);
-      } catch (err) {
-        onSkipped(errorMessage(err));
-      }
-    }
+    const schedules = await readJsonFiles(this.#dir, 'dbaas schedules', (file) => this.#read(file), onSkipped);
     return schedules.sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id));
   }
 
