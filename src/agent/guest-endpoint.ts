@@ -59,6 +59,7 @@ export class GuestEndpoint {
   constructor(private readonly options: GuestEndpointOptions) {
     this.#node = options.node;
     this.#prepareStatus = options.initialStatus;
+    options.metrics.observeRunningJob(() => this.#progress.snapshot());
   }
 
   get runningJob(): { kind: string; id: string } | undefined {
@@ -255,7 +256,7 @@ export class GuestEndpoint {
       authToken: typeof context.auth_token === 'string' ? context.auth_token : null,
       projectId: typeof context.project_id === 'string' ? context.project_id : null,
     });
-    return { config: this.options.config, node: this.#node, storage, catalog: createStorageCatalog(storage, { warn: (message) => log.warn('catalog.record_skipped', { message }) }), progress: this.options.metrics.progressFor(kind, this.#progress.wrap(kind, id, loggedProgress(log))), signal };
+    return { config: this.options.config, node: this.#node, storage, catalog: createStorageCatalog(storage, { warn: (message) => log.warn('catalog.record_skipped', { message }) }), progress: this.#progress.wrap(kind, id, loggedProgress(log)), signal };
   }
 
   #refuseWhileBusy(what: string): boolean {

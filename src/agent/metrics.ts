@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Progress } from '../util/progress.js';
+import type { JobProgress } from '../rpc/conductor-reporter.js';
 
 export type JobKind = 'backup' | 'restore';
 
@@ -27,8 +27,22 @@ export class AgentMetrics {
   });
   readonly #jobFailures = new Counter({ name: 'guest_agent_job_failures_total', help: 'Backups and restores that failed, by kind and error type', labelNames: ['kind', 'reason'] as const, registers: [this.registry] });
   readonly #jobRunning = new Gauge({ name: 'guest_agent_job_in_progress', help: '1 while a backup or restore of this kind runs', labelNames: ['kind'] as const, registers: [this.registry] });
-  readonly #jobBytesDone = new Gauge({ name: 'guest_agent_job_bytes_done', help: 'Bytes done in the running job phase (0 when idle)', labelNames: ['kind', 'phase'] as const, registers: [this.registry] });
-  readonly #jobBytesTotal = new Gauge({ name: 'guest_agent_job_bytes_total', help: 'Bytes the running job phase has to do in all (0 when idle)', labelNames: ['kind', 'phase'] as const, registers: [this.registry] });
+  /** The running job's progress, read at each scrape (the same the heartbeats tell). */
+  #runningJob: () => JobProgress | undefined = () => undefined;
+  readonly #jobBytesDone: Gauge<'kind' | 'phase'> = new Gauge({
+    name: 'guest_agent_job_bytes_done',
+    help: 'Bytes done in the running job phase (absent when idle)',
+    labelNames: ['kind', 'phase'] as const,
+    registers: [this.registry],
+    collect: (): void => this.#showRunningJob(this.#jobBytesDone, (p) => p.bytes_done),
+  });
+  readonly #jobBytesTotal: Gauge<'kind' | 'phase'> = new Gauge({
+    name: 'guest_agent_job_bytes_total',
+    help: 'Bytes the running job phase has to do in all (absent when idle)',
+    labelNames: ['kind', 'phase'] as const,
+    registers: [this.registry],
+    collect: (): void => this.#showRunningJob(this.#jobBytesTotal, (p) => p.bytes_total),
+  });
   readonly #bytesRead = new Counter({ name: 'guest_agent_bytes_read_total', help: 'Bytes read: from the node by backups, from storage by restores', labelNames: ['kind'] as const, registers: [this.registry] });
   readonly #bytesStored = new Counter({ name: 'guest_agent_bytes_stored_total', help: 'Bytes written to storage by backups', registers: [this.registry] });
   readonly #lastBackupTime = new Gauge({ name: 'guest_agent_last_backup_success_timestamp_seconds', help: 'When the last successful backup of each strategy ended', labelNames: ['strategy'] as const, registers: [this.registry] });
@@ -53,8 +67,6 @@ export class AgentMetrics {
       ended = true;
       end({ outcome });
       this.#jobRunning.set({ kind }, 0);
-      this.#jobBytesDone.reset();
-      this.#jobBytesTotal.reset();
     };
     return {
       succeeded: () => finish('success'),
@@ -76,25 +88,14 @@ export class AgentMetrics {
     this.#bytesRead.inc({ kind: 'restore' }, storedBytesRead);
   }
 
-  /** Progress that also keeps the job's byte gauges; `inner` gets every call as before. */
-  progressFor(kind: JobKind, inner: Progress): Progress {
-    let phase = '';
-    let done = 0;
-    return {
-      step: (message) => inner.step(message),
-      begin: (name, totalBytes) => {
-        phase = name;
-        done = 0;
-        this.#jobBytesTotal.set({ kind, phase }, totalBytes);
-        this.#jobBytesDone.set({ kind, phase }, 0);
-        inner.begin(name, totalBytes);
-      },
-      advance: (bytes) => {
-        done += bytes;
-        this.#jobBytesDone.set({ kind, phase }, done);
-        inner.advance(bytes);
-      },
-      end: () => inner.end(),
-    };
+  /** Where the byte gauges read the running job's progress: the endpoint's tracker. */
+  observeRunningJob(snapshot: () => JobProgress | undefined): void {
+    this.#runningJob = snapshot;
+  }
+
+  #showRunningJob(gauge: Gauge<'kind' | 'phase'>, value: (progress: JobProgress) => number): void {
+    gauge.reset();
+    const progress = this.#runningJob();
+    if (progress) gauge.set({ kind: progress.kind, phase: progress.phase }, value(progress));
   }
 }

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { JobProgressTracker } from '../../src/agent/job-progress.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import { parseListenAddress, startMetricsServer } from '../../src/agent/metrics-server.js';
 import { ChecksumMismatchError, ConfigError } from '../../src/errors.js';
@@ -28,8 +29,10 @@ describe('agent metrics', () => {
 
   it('keeps the running phase\'s bytes from the job\'s progress, and clears them when it ends', async () => {
     const metrics = new AgentMetrics();
+    const tracker = new JobProgressTracker();
+    metrics.observeRunningJob(() => tracker.snapshot());
     const job = metrics.jobStarted('backup');
-    const progress = metrics.progressFor('backup', silentProgress);
+    const progress = tracker.wrap('backup', 'b-1', silentProgress);
     progress.begin('upload', 1000);
     progress.advance(300);
     progress.advance(200);
@@ -37,6 +40,7 @@ describe('agent metrics', () => {
     expect(sample(text, 'guest_agent_job_bytes_done{kind="backup",phase="upload"}')).to.equal(500);
     expect(sample(text, 'guest_agent_job_bytes_total{kind="backup",phase="upload"}')).to.equal(1000);
     job.succeeded();
+    tracker.clear('b-1');
     text = await metrics.registry.metrics();
     expect(sample(text, 'guest_agent_job_bytes_done{kind="backup",phase="upload"}')).to.equal(undefined);
   });
